@@ -1,0 +1,62 @@
+"""Time every chapter end to end on a fresh kernel and report its headline result.
+
+    python benchmarks/run_chapters.py [chapters/NN_slug.md ...] [--json FILE] [--write-notebooks]
+
+Prints a table (chapter, wall seconds, headline metric) and writes the same
+rows as JSON (default benchmarks/results.json). Wall seconds run from the
+kernel's start to the end of the last cell, so they include importing
+TensorFlow. The budgets come from the issues; a chapter over budget is marked,
+not failed: timing belongs in a benchmark, not in a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.notebooks import ROOT, chapter_sources, execute_chapter, write_pair  # noqa: E402
+
+# Wall-clock budgets on 2 CPU cores, in seconds, as the issues set them.
+BUDGET_SECONDS = {"01": 60}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks/run_chapters.py")
+    parser.add_argument("sources", nargs="*", type=Path, help="chapter .md files (default: all)")
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json")
+    parser.add_argument("--write-notebooks", action="store_true",
+                        help="also write each executed notebook as the chapter's .ipynb")
+    args = parser.parse_args(argv)
+
+    rows = []
+    print(f"{'chapter':<32} {'seconds':>8} {'budget':>7}  headline", flush=True)
+    for source in [s.resolve() for s in args.sources] or chapter_sources():
+        notebook, seconds, headline = execute_chapter(source)
+        if args.write_notebooks:
+            write_pair(source, notebook)
+        budget = BUDGET_SECONDS.get(source.name[:2])
+        row = {
+            "chapter": source.stem,
+            "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+            "seconds": round(seconds, 1),
+            "budget_seconds": budget,
+            "headline": headline,
+        }
+        rows.append(row)
+        over = " OVER" if budget and seconds > budget else ""
+        result = f"{headline['label']} = {headline['value']:.3f}" if headline else "-"
+        print(f"{source.stem:<32} {seconds:>8.1f} {budget or '-':>7}{over}  {result}", flush=True)
+    machine = {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
+    args.json.write_text(json.dumps({"machine": machine, "chapters": rows}, indent=2) + "\n")
+    print(f"Wrote {args.json.relative_to(ROOT) if args.json.is_relative_to(ROOT) else args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Set up and run the book with one command. Needs only Python 3.10-3.12.
+
+    python book.py build    # set up, then execute every chapter (rewriting its .ipynb) and print a table
+    python book.py test     # set up, then run the test suite (every chapter re-executed by nbval)
+    python book.py sync [chapters/NN_slug.md ...]   # re-execute chapters, rewrite their .ipynb
+    python book.py bench    # time every chapter without rewriting anything
+    python book.py prefetch # only fill the Keras cache
+
+"Set up" means: a virtual environment in .venv/ with the pinned packages
+(constraints.txt), then the Keras cache filled by `python -m helpers.prefetch`,
+from local folders where they exist (Debian's dataset packages, ../shared/assets,
+BOOK_DATA_DIRS) and by download otherwise. Each step is skipped when done.
+Set BOOK_OFFLINE=1 to forbid downloads (the test suite then needs local files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+INSTALL_STAMP = VENV / ".book-installed"
+
+# Folders that may already hold the book's data (checked in this order).
+LOCAL_DATA_DIRS = [
+    Path("/usr/share/datasets/fashion-mnist"),  # Debian: apt-get install dataset-fashion-mnist
+    ROOT.parent / "shared" / "assets",  # the project's shared folder, beside the checkout
+]
+
+
+def run(*command: str | Path) -> None:
+    """Run a command from the repository root; stop with its exit status if it fails."""
+    print("$", " ".join(str(part) for part in command), flush=True)
+    status = subprocess.call([str(part) for part in command], cwd=ROOT)
+    if status != 0:
+        sys.exit(status)
+
+
+def install_fingerprint() -> str:
+    """Changes whenever what must be installed changes."""
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml", "constraints.txt"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def set_up_environment() -> None:
+    """Create .venv and install the book with its test tools, pinned by constraints.txt."""
+    if not PYTHON.exists():
+        print(f"Creating a virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    if INSTALL_STAMP.exists() and INSTALL_STAMP.read_text() == install_fingerprint():
+        return
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-c", "constraints.txt", "-e", ".[dev]")
+    INSTALL_STAMP.write_text(install_fingerprint())
+
+
+def prefetch() -> None:
+    """Fill the Keras cache with every file the book reads."""
+    extra = [Path(p) for p in os.environ.get("BOOK_DATA_DIRS", "").split(os.pathsep) if p]
+    folders = [folder for folder in extra + LOCAL_DATA_DIRS if folder.is_dir()]
+    flags = [arg for folder in folders for arg in ("--from", folder)]
+    if os.environ.get("BOOK_OFFLINE") == "1":
+        flags.append("--offline")
+    run(PYTHON, "-m", "helpers.prefetch", *flags)
+
+
+def main(argv: list[str]) -> None:
+    action, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if action not in {"build", "test", "sync", "bench", "prefetch"}:
+        print(__doc__)
+        sys.exit(2)
+    set_up_environment()
+    prefetch()
+    if action == "build":
+        run(PYTHON, "benchmarks/run_chapters.py", "--write-notebooks", *rest)
+    elif action == "test":
+        run(PYTHON, "-m", "pytest", *rest)
+    elif action == "sync":
+        run(PYTHON, "-m", "tools.notebooks", "sync", *rest)
+    elif action == "bench":
+        run(PYTHON, "benchmarks/run_chapters.py", *rest)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,9 @@
+"""Shared test set-up: nbval's kernels run with the book's kernel settings."""
+
+import os
+
+from tools.notebooks import kernel_environment
+
+# nbval starts each chapter's kernel from this process's environment; give it
+# the same settings the sync command uses, so fresh outputs match stored ones.
+os.environ.update(kernel_environment())

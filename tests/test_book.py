@@ -1,0 +1,45 @@
+"""The book's structure: paired sources, myst.yml, chapter front matter."""
+
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+from tools.notebooks import ROOT, chapter_sources, pair_problem
+
+CHAPTERS = chapter_sources()
+
+
+def test_there_is_at_least_one_chapter():
+    assert CHAPTERS, "no chapters/NN_slug.md found"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_executed_notebook_is_in_sync_with_its_source(source: Path):
+    problem = pair_problem(source)
+    assert problem is None, problem
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_source_is_a_myst_notebook_with_a_python3_kernel(source: Path):
+    metadata = jupytext.read(source).metadata
+    assert metadata["jupytext"]["text_representation"]["format_name"] == "myst"
+    assert metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_front_matter_gives_time_estimate_and_headline(source: Path):
+    book = jupytext.read(source).metadata.get("book", {})
+    assert book.get("reading_minutes", 0) > 0 and book.get("cpu_seconds", 0) > 0, \
+        f"{source.name}: front matter needs book.reading_minutes and book.cpu_seconds"
+    assert {"label", "variable"} <= set(book.get("headline", {})), \
+        f"{source.name}: front matter needs book.headline.label and .variable"
+
+
+def test_myst_yml_lists_every_chapter_in_order():
+    config = yaml.safe_load((ROOT / "myst.yml").read_text())
+    listed = [entry["file"] for entry in config["project"]["toc"]]
+    expected = [f"chapters/{source.stem}.ipynb" for source in CHAPTERS]
+    assert listed == expected, "myst.yml's toc must list every chapter's .ipynb in file-name order"
+    assert config["project"]["title"] and config["project"]["authors"]

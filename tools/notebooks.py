@@ -1,0 +1,141 @@
+"""Execute the book's chapters and keep each `.md` / `.ipynb` pair in sync.
+
+    python -m tools.notebooks sync [chapters/01_x.md ...]   # execute, write the .ipynb twins
+    python -m tools.notebooks check                         # list pairs that are out of sync
+
+The `.md` (MyST, jupytext) is the source a person edits; the `.ipynb` is the
+same notebook executed top to bottom on a fresh kernel, outputs included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = ROOT / "chapters"
+IPYTHON_DIR = ROOT / "tools" / "ipython"
+SYNC_COMMAND = "python book.py sync"
+CELL_TIMEOUT = 600  # seconds; a chapter's slowest cell trains for well under a minute
+_HEADLINE_MARK = "BOOK-HEADLINE:"
+
+
+def chapter_sources() -> list[Path]:
+    """Every chapter source `chapters/NN_slug.md`, in file-name order."""
+    return sorted(CHAPTERS.glob("[0-9][0-9]_*.md"))
+
+
+def kernel_environment() -> dict[str, str]:
+    """The environment every book kernel runs in (see tools/ipython for why)."""
+    env = dict(os.environ)
+    env["IPYTHONDIR"] = str(IPYTHON_DIR)
+    env.setdefault("PYTHONHASHSEED", "0")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def _headline_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
+    """A cell that prints the chapter's headline result, from its front matter."""
+    headline = notebook.metadata.get("book", {}).get("headline")
+    if not headline:
+        return None
+    code = (
+        "import json as _json\n"
+        f"print({_HEADLINE_MARK!r} + _json.dumps({{'label': {headline['label']!r}, "
+        f"'value': round(float({headline['variable']}), 4)}}))"
+    )
+    return nbformat.v4.new_code_cell(code)
+
+
+def execute_chapter(source: Path) -> tuple[nbformat.NotebookNode, float, dict | None]:
+    """Run the chapter `source` (.md) on a fresh kernel; return (notebook, wall seconds, headline)."""
+    notebook = jupytext.read(source)
+    probe = _headline_cell(notebook)
+    if probe is not None:
+        notebook.cells.append(probe)
+    os.environ.update(kernel_environment())  # the kernel inherits this process's environment
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(source.parent)}},
+    )
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    headline = None
+    if probe is not None:
+        printed = "".join(out.get("text", "") for out in notebook.cells.pop().outputs)
+        headline = json.loads(printed.split(_HEADLINE_MARK, 1)[1])
+    return notebook, seconds, headline
+
+
+def write_pair(source: Path, notebook: nbformat.NotebookNode) -> Path:
+    """Write the executed `notebook` as the `.ipynb` twin of `source`."""
+    target = source.with_suffix(".ipynb")
+    jupytext.write(notebook, target, fmt="ipynb")
+    return target
+
+
+def _cells_for_comparison(notebook: nbformat.NotebookNode) -> list[tuple[str, str, list[str]]]:
+    return [
+        (cell.cell_type, cell.source.strip(), sorted(cell.metadata.get("tags", [])))
+        for cell in notebook.cells
+    ]
+
+
+def pair_problem(source: Path) -> str | None:
+    """Why the `.ipynb` twin of `source` is out of sync, or None when it is in sync."""
+    twin = source.with_suffix(".ipynb")
+    fix = f"run `{SYNC_COMMAND} {source.relative_to(ROOT)}`"
+    if not twin.exists():
+        return f"{twin.name} does not exist: {fix}."
+    text_cells = _cells_for_comparison(jupytext.read(source))
+    executed = nbformat.read(twin, as_version=4)
+    executed_cells = _cells_for_comparison(executed)
+    if len(text_cells) != len(executed_cells):
+        return (f"{source.name} has {len(text_cells)} cells, {twin.name} has "
+                f"{len(executed_cells)}: {fix}.")
+    for number, (mine, theirs) in enumerate(zip(text_cells, executed_cells), start=1):
+        if mine != theirs:
+            first_line = mine[1].splitlines()[0] if mine[1] else "(empty)"
+            return (f"cell {number} ({mine[0]}, starting {first_line[:60]!r}) differs between "
+                    f"{source.name} and {twin.name}: {fix}.")
+    code_counts = [c.execution_count for c in executed.cells if c.cell_type == "code" and c.source.strip()]
+    if code_counts != list(range(1, len(code_counts) + 1)):
+        return f"{twin.name} was not executed top to bottom on one fresh kernel: {fix}."
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.notebooks")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sync = commands.add_parser("sync", help="execute chapters and write their .ipynb twins")
+    sync.add_argument("sources", nargs="*", type=Path, help="chapter .md files (default: all)")
+    commands.add_parser("check", help="report pairs that are out of sync")
+    args = parser.parse_args(argv)
+
+    if args.command == "check":
+        problems = [p for p in map(pair_problem, chapter_sources()) if p]
+        print("\n".join(problems) or "Every chapter pair is in sync.")
+        return 1 if problems else 0
+    for source in [s.resolve() for s in args.sources] or chapter_sources():
+        if source.suffix != ".md":
+            parser.error(f"{source} is not a chapter source (.md)")
+        notebook, seconds, headline = execute_chapter(source)
+        target = write_pair(source, notebook)
+        result = f"; {headline['label']} {headline['value']}" if headline else ""
+        print(f"{target.relative_to(ROOT)}: executed in {seconds:.1f} s{result}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
