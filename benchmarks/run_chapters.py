@@ -5,8 +5,9 @@
 Prints a table (chapter, wall seconds, headline metric) and writes the same
 rows as JSON (default benchmarks/results.json). Wall seconds run from the
 kernel's start to the end of the last cell, so they include importing
-TensorFlow. The budgets come from the issues; a chapter over budget is marked,
-not failed: timing belongs in a benchmark, not in a test.
+TensorFlow. Each chapter's budget is the `book.cpu_seconds` of its front
+matter (what it promises readers on 2 CPU cores); a chapter over budget is
+marked, not failed: timing belongs in a benchmark, not in a test.
 """
 
 from __future__ import annotations
@@ -22,10 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tools.notebooks import ROOT, chapter_sources, execute_chapter, write_pair  # noqa: E402
 
-# Wall-clock budgets on 2 CPU cores, in seconds, as the issues set them.
-BUDGET_SECONDS = {"01": 60}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/run_chapters.py")
     parser.add_argument("sources", nargs="*", type=Path, help="chapter .md files (default: all)")
@@ -40,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         notebook, seconds, headline = execute_chapter(source)
         if args.write_notebooks:
             write_pair(source, notebook)
-        budget = BUDGET_SECONDS.get(source.name[:2])
+        budget = notebook.metadata.get("book", {}).get("cpu_seconds")  # the chapter's own promise
         row = {
             "chapter": source.stem,
             "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
