@@ -56,6 +56,19 @@ BOOK_FILES: tuple[BookFile, ...] = tuple(
         debian_package="dataset-fashion-mnist",
     )
     for name, digest in _FASHION.items()
+) + (
+    # MobileNet v1, alpha 0.25, ImageNet weights without the classifier
+    # (chapters 03-06): the file keras.applications.MobileNet(alpha=0.25,
+    # include_top=False) asks for. Keras publishes no hash for it; this is the
+    # sha256 of the copy in ../shared/assets (see its MANIFEST.tsv).
+    BookFile(
+        group="mobilenet",
+        name="mobilenet_2_5_224_tf_no_top.h5",
+        cache_subdir="models",
+        origin="https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
+        "mobilenet_2_5_224_tf_no_top.h5",
+        sha256="dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b81e0d5b0bf",
+    ),
 )
 
 
@@ -108,10 +121,9 @@ def verify(path: Path, book_file: BookFile) -> None:
         )
 
 
-def _install_verified(source: Path, book_file: BookFile) -> Path:
-    """Verify `source`, then copy it into the cache through a temporary file (no half-written file)."""
-    verify(source, book_file)
-    target = cache_path(book_file)
+def _copy_verified(source: Path, target: Path, check) -> None:
+    """Run `check(source)`, then copy it to `target` through a temporary file (no half-written file)."""
+    check(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
     os.close(handle)
@@ -121,6 +133,12 @@ def _install_verified(source: Path, book_file: BookFile) -> Path:
         temporary_path.replace(target)
     finally:
         temporary_path.unlink(missing_ok=True)
+
+
+def _install_verified(source: Path, book_file: BookFile) -> Path:
+    """Copy a verified `source` to where Keras looks for `book_file`."""
+    target = cache_path(book_file)
+    _copy_verified(source, target, lambda path: verify(path, book_file))
     return target
 
 
@@ -209,3 +227,114 @@ def ensure_files(group: str) -> None:
     """Check (or download) the files of `group` before a chapter uses them; taught in chapter 01."""
     for book_file in files_in_group(group):
         fetch(book_file)
+
+
+# The PBC blood-cell images (chapters 03-06): a fixed subset of the official
+# archive (Acevedo et al. 2020, Mendeley Data, doi:10.17632/snkd93bnjr.1,
+# CC BY 4.0). For each of the 11 fine classes given by the file-name prefix,
+# the first 1,000 file names in sorted order (PMY has only 592): 10,592 JPEGs
+# in their original folders, each listed with its sha256 in pbc_subset.sha256.
+PBC_SUBSET_SUBDIR = "datasets/pbc_subset"
+PBC_ARCHIVE_NAME = "PBC_dataset_normal_DIB.zip"
+PBC_ARCHIVE_ORIGIN = (
+    "https://data.mendeley.com/public-files/datasets/snkd93bnjr/files/"
+    "2fc38728-2ae7-4a62-a857-032af82334c3/file_downloaded"
+)
+PBC_HASH_LIST = Path(__file__).with_name("pbc_subset.sha256")
+
+
+def pbc_subset_hashes() -> dict[str, str]:
+    """Relative path ("ig/MY_1234.jpg") -> sha256 of every image in the book's subset."""
+    pairs = (line.split(maxsplit=1) for line in PBC_HASH_LIST.read_text().splitlines() if line.strip())
+    return {path.strip(): digest for digest, path in pairs}
+
+
+def pbc_subset_dir() -> Path:
+    """The folder in the Keras cache that holds the subset, one subfolder per group."""
+    return keras_home() / PBC_SUBSET_SUBDIR
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_image(expected: str):
+    def check(path: Path) -> None:
+        actual = _file_sha256(path)
+        if actual != expected:
+            raise ChecksumError(
+                f"{path} is corrupt or not the PBC image the book uses: sha256 {actual}, "
+                f"expected {expected}. Fix: `{PREFETCH_COMMAND} --from FOLDER` with a good "
+                f"copy of the subset, or `{PREFETCH_COMMAND}` online."
+            )
+    return check
+
+
+def _download_pbc_archive() -> Path:
+    """Download and extract the official PBC archive with Keras; return the extracted folder."""
+    import keras  # imported here: only a download needs it
+
+    return Path(keras.utils.get_file(PBC_ARCHIVE_NAME, origin=PBC_ARCHIVE_ORIGIN,
+                                     cache_subdir="datasets", extract=True))
+
+
+def _pbc_roots(folder: Path) -> list[Path]:
+    """Folders under `folder` that may hold the group subfolders."""
+    roots = [folder / "pbc_subset", folder, folder / "PBC_dataset_normal_DIB"]
+    return [root for root in roots if (root / "basophil").is_dir()]
+
+
+def _copy_pbc_images(missing: dict[str, str], roots: list[Path], target: Path) -> set[str]:
+    """Copy each missing image found under `roots` into `target`, verified; drop it from `missing`."""
+    copied_from = set()
+    for relative, digest in list(missing.items()):
+        for root in roots:
+            if (root / relative).is_file():
+                _copy_verified(root / relative, target / relative, _check_image(digest))
+                copied_from.add(str(root))
+                del missing[relative]
+                break
+    return copied_from
+
+
+def fetch_pbc_subset(folders: list[Path] = (), download: bool = True) -> str:
+    """Make the Keras cache hold every image of the subset, each verified by sha256; say how.
+
+    A corrupt cached image is replaced. Local folders are searched before the
+    official archive is downloaded. Raises ChecksumError or FileNotFoundError
+    naming the images and the fix.
+    """
+    expected = pbc_subset_hashes()
+    target = pbc_subset_dir()
+    missing = {}
+    for relative, digest in expected.items():
+        path = target / relative
+        if not (path.is_file() and _file_sha256(path) == digest):
+            path.unlink(missing_ok=True)
+            missing[relative] = digest
+    if not missing:
+        return "cached"
+    sources = [root for folder in folders for root in _pbc_roots(Path(folder))]
+    copied_from = _copy_pbc_images(missing, sources, target)
+    if missing and download:
+        try:
+            archive_roots = _pbc_roots(_download_pbc_archive())
+        except Exception as error:  # Keras wraps network errors in plain Exception
+            raise FileNotFoundError(
+                f"{len(missing)} of the {len(expected)} PBC images are missing from {target} "
+                f"(e.g. {next(iter(missing))}), no --from folder holds them (looked in "
+                f"{[str(s) for s in sources] or [str(f) for f in folders] or 'no folder'}), and "
+                f"downloading {PBC_ARCHIVE_ORIGIN} failed ({error}). Fix: `{PREFETCH_COMMAND}` "
+                f"online, or `{PREFETCH_COMMAND} --from FOLDER` with a folder holding pbc_subset/."
+            ) from error
+        sources += archive_roots
+        copied_from |= _copy_pbc_images(missing, archive_roots, target)
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} of the {len(expected)} PBC images are missing from {target} "
+            f"(e.g. {next(iter(missing))}); looked in {[str(s) for s in sources] or 'no folder'}"
+            f"{'' if download else ' and downloading is switched off (--offline)'}. Fix: "
+            f"`{PREFETCH_COMMAND}` online, or `{PREFETCH_COMMAND} --from FOLDER` with a folder "
+            f"holding pbc_subset/ (e.g. ../shared/assets)."
+        )
+    return f"copied from {', '.join(sorted(copied_from))}"

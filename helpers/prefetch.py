@@ -5,8 +5,9 @@
     python -m helpers.prefetch --from DIR --offline  # never touch the network
 
 Folders that work with --from: Debian's /usr/share/datasets/fashion-mnist
-(package dataset-fashion-mnist), a workshop USB stick, or a copy of another
-machine's ~/.keras. Exits 1, saying which file and what to do, when a file
+(package dataset-fashion-mnist), the project's ../shared/assets (MobileNet
+weights, pbc_subset/), a workshop USB stick, or a copy of another machine's
+~/.keras/datasets and ~/.keras/models. Exits 1, saying which file and what to do, when a file
 cannot be had or a copy is corrupt.
 """
 
@@ -16,7 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from helpers.cache import BOOK_FILES, ChecksumError, fetch, keras_home
+from helpers.cache import (BOOK_FILES, PBC_SUBSET_SUBDIR, ChecksumError, fetch,
+                           fetch_pbc_subset, keras_home)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="DIR", help="a folder to copy files from before downloading (repeatable)")
     parser.add_argument("--offline", action="store_true", help="never download; fail if a file is not local")
     parser.add_argument("--group", action="append", default=None,
-                        help="only this group of files, e.g. fashion-mnist (repeatable)")
+                        help="only this group: fashion-mnist, mobilenet or pbc (repeatable)")
     args = parser.parse_args(argv)
 
     print(f"Keras cache: {keras_home()}")
@@ -37,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         label = f"{book_file.cache_subdir}/{book_file.name}"
         try:
             how = fetch(book_file, args.folders, download=not args.offline)
+            print(f"  ok   {label}  ({how})")
+        except (ChecksumError, FileNotFoundError) as error:
+            failures += 1
+            print(f"  FAIL {label}\n       {error}", file=sys.stderr)
+    if not args.group or "pbc" in args.group:
+        label = f"{PBC_SUBSET_SUBDIR}/ (10,592 images)"
+        try:
+            how = fetch_pbc_subset(args.folders, download=not args.offline)
             print(f"  ok   {label}  ({how})")
         except (ChecksumError, FileNotFoundError) as error:
             failures += 1

@@ -166,5 +166,5 @@ def test_prefetch_command_fills_the_cache_from_a_folder(tmp_path, keras_home, ca
     monkeypatch.setattr(prefetch, "BOOK_FILES", (book_file,))
     write_gz(tmp_path / "usb", book_file.name, CONTENT)
 
-    assert prefetch.main(["--offline", "--from", str(tmp_path / "usb")]) == 0
+    assert prefetch.main(["--offline", "--group", "tiny", "--from", str(tmp_path / "usb")]) == 0
     assert "Every file is in the cache and verified." in capsys.readouterr().out
