@@ -1,0 +1,163 @@
+"""helpers.data and the PBC part of helpers.cache: real images in, leakage-free splits out."""
+
+import hashlib
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import cache, data
+
+
+def jpeg_bytes(shade: int, size: tuple[int, int] = (360, 363)) -> bytes:
+    image = Image.new("RGB", size, (shade, 128, 255 - shade))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture()
+def tiny_subset(tmp_path, monkeypatch):
+    """A 3-image stand-in for the PBC subset: its hash list, a source folder and an empty Keras cache."""
+    files = {"basophil/BA_1.jpg": jpeg_bytes(10), "ig/MY_2.jpg": jpeg_bytes(90), "ig/PMY_3.jpg": jpeg_bytes(200)}
+    source = tmp_path / "assets" / "pbc_subset"
+    lines = []
+    for relative, content in files.items():
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        (source / relative).write_bytes(content)
+        lines.append(f"{hashlib.sha256(content).hexdigest()}  {relative}")
+    hash_list = tmp_path / "pbc_subset.sha256"
+    hash_list.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(cache, "PBC_HASH_LIST", hash_list)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    return source
+
+
+def test_fine_class_comes_from_the_file_name_prefix():
+    assert data.fine_class("ig/MMY_123.jpg") == "metamyelocyte"
+    assert data.fine_class("neutrophil/BNE_9.jpg") == "band neutrophil"
+    assert data.fine_class("platelet/PLATELET_1.jpg") == "platelet"
+
+
+def test_an_image_without_a_fine_label_is_refused_by_name():
+    with pytest.raises(ValueError, match="IG_5.jpg"):
+        data.fine_class("ig/IG_5.jpg")
+
+
+def test_there_are_8_groups_and_11_fine_classes():
+    assert len(data.GROUPS_8) == 8 and len(data.FINE_11) == 11
+
+
+def test_decoding_keeps_the_centre_and_returns_uint8_rgb_of_the_asked_size():
+    image = Image.new("RGB", (360, 363), (0, 0, 0))
+    image.paste((255, 255, 255), (130, 131, 230, 231))  # a white 100-pixel square in the centre
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95)
+
+    decoded = data.decode_cell_image(buffer.getvalue(), image_size=50, crop=100)
+
+    assert decoded.shape == (50, 50, 3) and decoded.dtype == np.uint8
+    assert decoded[5:45, 5:45].mean() > 240, "the central crop should be the white square"
+
+
+def test_split_keeps_byte_identical_copies_on_one_side_and_every_class_everywhere():
+    files = np.array([f"basophil/BA_{i}.jpg" for i in range(40)] + [f"ig/MY_{i}.jpg" for i in range(40)])
+    digests = np.array([f"h{i}" for i in range(80)])
+    digests[[3, 50]] = "same"  # a copy across classes, as in the real data
+    digests[[7, 8]] = "twin"
+
+    part = data.split_without_leakage(files, digests, seed=1)
+
+    assert part[3] == part[50] and part[7] == part[8]
+    for prefix in ("basophil", "ig"):
+        in_class = np.char.startswith(files, prefix)
+        assert set(part[in_class]) == {0, 1, 2}
+    assert np.isclose((part == 0).mean(), 0.8, atol=0.05)
+
+
+def test_split_is_the_same_every_time():
+    files = np.array([f"basophil/BA_{i}.jpg" for i in range(30)])
+    digests = np.array([str(i) for i in range(30)])
+    np.testing.assert_array_equal(data.split_without_leakage(files, digests),
+                                  data.split_without_leakage(files, digests))
+
+
+def test_labels_must_be_8_or_11():
+    with pytest.raises(ValueError, match='"8" or "11"'):
+        data.load_blood_cells(labels="10")
+
+
+def test_prefetch_copies_the_subset_from_a_folder_and_verifies_it(tiny_subset):
+    how = cache.fetch_pbc_subset([tiny_subset.parent], download=False)
+
+    assert how == f"copied from {tiny_subset}"
+    assert (cache.pbc_subset_dir() / "ig/MY_2.jpg").read_bytes() == (tiny_subset / "ig/MY_2.jpg").read_bytes()
+    assert cache.fetch_pbc_subset([], download=False) == "cached"
+
+
+def test_a_corrupt_image_in_the_source_is_refused_with_both_hashes(tiny_subset):
+    (tiny_subset / "ig/MY_2.jpg").write_bytes(b"not a jpeg")
+
+    with pytest.raises(cache.ChecksumError, match="MY_2.jpg") as raised:
+        cache.fetch_pbc_subset([tiny_subset.parent], download=False)
+    assert hashlib.sha256(b"not a jpeg").hexdigest() in str(raised.value)
+    assert not (cache.pbc_subset_dir() / "ig/MY_2.jpg").exists()
+
+
+def test_a_corrupt_cached_image_is_replaced(tiny_subset):
+    cache.fetch_pbc_subset([tiny_subset.parent], download=False)
+    (cache.pbc_subset_dir() / "basophil/BA_1.jpg").write_bytes(b"truncated")
+
+    assert cache.fetch_pbc_subset([tiny_subset.parent], download=False).startswith("copied")
+
+
+def test_missing_images_offline_say_how_many_where_and_the_command(tiny_subset, tmp_path):
+    with pytest.raises(FileNotFoundError) as raised:
+        cache.fetch_pbc_subset([tmp_path / "empty"], download=False)
+    message = str(raised.value)
+    assert "3 of the 3 PBC images are missing" in message
+    assert "--offline" in message and cache.PREFETCH_COMMAND in message
+
+
+def test_failed_archive_download_names_the_origin_and_the_fix(tiny_subset, monkeypatch):
+    def no_network():
+        raise Exception("URL fetch failure: no route to host")
+
+    monkeypatch.setattr(cache, "_download_pbc_archive", no_network)
+    with pytest.raises(FileNotFoundError, match="no route to host") as raised:
+        cache.fetch_pbc_subset([], download=True)
+    assert cache.PBC_ARCHIVE_ORIGIN in str(raised.value)
+
+
+def test_load_blood_cells_decodes_once_then_reads_the_cache(tiny_subset, monkeypatch):
+    cache.fetch_pbc_subset([tiny_subset.parent], download=False)
+    first = data.load_all_blood_cells(image_size=32, crop=64)
+
+    monkeypatch.setattr(data, "_decode_all", lambda *args: pytest.fail("decoded twice"))
+    images, files, digests = data.load_all_blood_cells(image_size=32, crop=64)
+
+    assert images.shape == (3, 32, 32, 3)
+    np.testing.assert_array_equal(images, first[0])
+    assert list(files) == sorted(files)
+
+
+def test_a_corrupt_decoded_cache_is_rebuilt(tiny_subset):
+    cache.fetch_pbc_subset([tiny_subset.parent], download=False)
+    data.load_all_blood_cells(image_size=32, crop=64)
+    stored = data._decoded_cache_path(32, 64)
+    stored.write_bytes(stored.read_bytes()[:100])
+
+    images, _, _ = data.load_all_blood_cells(image_size=32, crop=64)
+    assert images.shape == (3, 32, 32, 3)
+
+
+def test_image_size_larger_than_the_crop_is_refused():
+    with pytest.raises(ValueError, match="image_size <= crop"):
+        data.load_all_blood_cells(image_size=128, crop=100)
+
+
+def test_the_hash_list_in_the_repository_is_the_published_one():
+    digest = hashlib.sha256(cache.PBC_HASH_LIST.read_bytes()).hexdigest()
+    assert digest == "b9ae60978b02133c7b9ca904ef6448e1a9f8188cc1e46ad5a3ae50187ddcde78"
+    assert len(cache.pbc_subset_hashes()) == 10_592
