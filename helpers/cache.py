@@ -254,13 +254,9 @@ def pbc_subset_dir() -> Path:
     return keras_home() / PBC_SUBSET_SUBDIR
 
 
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _check_image(expected: str):
     def check(path: Path) -> None:
-        actual = _file_sha256(path)
+        actual = content_sha256(path)
         if actual != expected:
             raise ChecksumError(
                 f"{path} is corrupt or not the PBC image the book uses: sha256 {actual}, "
@@ -309,7 +305,7 @@ def fetch_pbc_subset(folders: list[Path] = (), download: bool = True) -> str:
     missing = {}
     for relative, digest in expected.items():
         path = target / relative
-        if not (path.is_file() and _file_sha256(path) == digest):
+        if not (path.is_file() and content_sha256(path) == digest):
             path.unlink(missing_ok=True)
             missing[relative] = digest
     if not missing:

@@ -76,20 +76,14 @@ def _decoded_cache_path(image_size: int, crop: int) -> Path:
 
 
 def _decode_all(image_size: int, crop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Decode every image of the subset, checking each file's sha256 as it is read."""
-    fetch_pbc_subset()  # raises with the fix when images are missing and there is no network
+    """Decode every image of the subset, after fetch_pbc_subset has verified each file's sha256."""
+    fetch_pbc_subset()  # verifies every image; raises with the fix when one is missing or corrupt
     folder = pbc_subset_dir()
     expected = pbc_subset_hashes()
     files = sorted(expected)
     images = np.empty((len(files), image_size, image_size, 3), dtype=np.uint8)
     for index, relative in enumerate(files):
-        data = (folder / relative).read_bytes()
-        if hashlib.sha256(data).hexdigest() != expected[relative]:
-            raise ValueError(
-                f"{folder / relative} changed since it was verified (sha256 mismatch). "
-                f"Delete it and run `python -m helpers.prefetch` to restore it."
-            )
-        images[index] = decode_cell_image(data, image_size, crop)
+        images[index] = decode_cell_image((folder / relative).read_bytes(), image_size, crop)
     return images, np.array(files), np.array([expected[f] for f in files])
 
 
