@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Set up and run the book with one command. Needs only Python 3.10-3.12.
+"""Set up and run the book with one command. Needs only Python 3.11 or 3.12.
 
-    python book.py build    # set up, then execute every chapter (rewriting its .ipynb) and print a table
-    python book.py test     # set up, then run the test suite (every chapter re-executed by nbval)
+    python book.py build    # set up, execute each chapter that changed (reuse the others' .ipynb),
+                            #   render the site into _build/html/, print a table
+    python book.py test     # set up, then run the test suite (every chapter re-executed by nbval,
+                            #   the site built and read by a real browser)
+    python book.py site     # only render the site into _build/html/ from the committed notebooks
+    python book.py workshop # the workshop edition into _build/workshop/: solutions hidden,
+                            #   student notebooks, an instructor page
     python book.py sync [chapters/NN_slug.md ...]   # re-execute chapters, rewrite their .ipynb
     python book.py bench    # time every chapter without rewriting anything
     python book.py prefetch # only fill the Keras cache
@@ -73,17 +78,36 @@ def prefetch() -> None:
     run(PYTHON, "-m", "helpers.prefetch", *flags)
 
 
+def test_both_backends(pytest_args: list[str]) -> None:
+    """The whole suite on TensorFlow, then the Keras chapters again on JAX; fail if either fails."""
+    tensorflow_status = subprocess.call([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT)
+    listed = subprocess.run([str(PYTHON), "-m", "tools.notebooks", "list", "--backend", "jax"],
+                            cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()
+    # Stored outputs come from TensorFlow, so the JAX pass uses nbval's lax mode: every cell
+    # must run without error (the checkpoint cells assert the same floors), outputs are not
+    # compared.
+    print(f"$ KERAS_BACKEND=jax {PYTHON} -m pytest --nbval-lax {' '.join(listed)}", flush=True)
+    jax_status = subprocess.call([str(PYTHON), "-m", "pytest", "--nbval-lax", *listed],
+                                 cwd=ROOT, env={**os.environ, "KERAS_BACKEND": "jax"})
+    print(f"TensorFlow pass: {'passed' if tensorflow_status == 0 else 'FAILED'}; "
+          f"JAX pass ({len(listed)} chapters): {'passed' if jax_status == 0 else 'FAILED'}")
+    sys.exit(tensorflow_status or jax_status)
+
+
 def main(argv: list[str]) -> None:
     action, rest = (argv[0], argv[1:]) if argv else ("", [])
-    if action not in {"build", "test", "sync", "bench", "prefetch"}:
+    if action not in {"build", "test", "sync", "bench", "prefetch", "site", "workshop"}:
         print(__doc__)
         sys.exit(2)
     set_up_environment()
-    prefetch()
+    if action not in {"site", "workshop"}:  # rendering reads the committed notebooks, no data
+        prefetch()
     if action == "build":
-        run(PYTHON, "benchmarks/run_chapters.py", "--write-notebooks", *rest)
+        run(PYTHON, "-m", "tools.site", "book", *rest)
+    elif action in {"site", "workshop"}:
+        run(PYTHON, "-m", "tools.site", action, *rest)
     elif action == "test":
-        run(PYTHON, "-m", "pytest", *rest)
+        test_both_backends(rest)
     elif action == "sync":
         run(PYTHON, "-m", "tools.notebooks", "sync", *rest)
     elif action == "bench":

@@ -2,6 +2,7 @@
 
     python -m tools.notebooks sync [chapters/01_x.md ...]   # execute, write the .ipynb twins
     python -m tools.notebooks check                         # list pairs that are out of sync
+    python -m tools.notebooks list --backend jax            # chapters that run on that backend
 
 The `.md` (MyST, jupytext) is the source a person edits; the `.ipynb` is the
 same notebook executed top to bottom on a fresh kernel, outputs included.
@@ -31,6 +32,11 @@ _HEADLINE_MARK = "BOOK-HEADLINE:"
 def chapter_sources() -> list[Path]:
     """Every chapter source `chapters/NN_slug.md`, in file-name order."""
     return sorted(CHAPTERS.glob("[0-9][0-9]_*.md"))
+
+
+def chapter_backends(source: Path) -> list[str]:
+    """The Keras backends a chapter runs on: front matter `book.backends` (default TensorFlow only)."""
+    return list(jupytext.read(source).metadata.get("book", {}).get("backends", ["tensorflow"]))
 
 
 def kernel_environment() -> dict[str, str]:
@@ -75,6 +81,9 @@ def execute_chapter(source: Path) -> tuple[nbformat.NotebookNode, float, dict | 
     if probe is not None:
         printed = "".join(out.get("text", "") for out in notebook.cells.pop().outputs)
         headline = json.loads(printed.split(_HEADLINE_MARK, 1)[1])
+    # What this run measured, kept in the .ipynb so that `book.py build` can report a chapter
+    # it reuses (in sync, not re-executed). pair_problem compares cells only, not this.
+    notebook.metadata["book_run"] = {"seconds": round(seconds, 1), "headline": headline}
     return notebook, seconds, headline
 
 
@@ -121,7 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("sync", help="execute chapters and write their .ipynb twins")
     sync.add_argument("sources", nargs="*", type=Path, help="chapter .md files (default: all)")
     commands.add_parser("check", help="report pairs that are out of sync")
+    listing = commands.add_parser("list", help="print the .ipynb of chapters that run on a backend")
+    listing.add_argument("--backend", required=True, choices=["tensorflow", "jax", "torch"])
     args = parser.parse_args(argv)
+
+    if args.command == "list":
+        for source in chapter_sources():
+            if args.backend in chapter_backends(source):
+                print(source.with_suffix(".ipynb").relative_to(ROOT))
+        return 0
 
     if args.command == "check":
         problems = [p for p in map(pair_problem, chapter_sources()) if p]
