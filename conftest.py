@@ -1,4 +1,4 @@
-"""Shared test set-up: nbval's kernels run with the book's kernel settings."""
+"""Shared test set-up (root, so it also applies when only chapters/ is collected): nbval's kernels run with the book's kernel settings."""
 
 import os
 

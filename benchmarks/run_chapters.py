@@ -1,6 +1,7 @@
 """Time every chapter end to end on a fresh kernel and report its headline result.
 
     python benchmarks/run_chapters.py [chapters/NN_slug.md ...] [--json FILE] [--write-notebooks]
+                                      [--backend tensorflow|jax]
 
 Prints a table (chapter, wall seconds, headline metric) and writes the same
 rows as JSON (default benchmarks/results.json). Wall seconds run from the
@@ -26,10 +27,21 @@ from tools.notebooks import ROOT, chapter_sources, execute_chapter, write_pair  
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/run_chapters.py")
     parser.add_argument("sources", nargs="*", type=Path, help="chapter .md files (default: all)")
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="where to write the rows (default benchmarks/results[_jax].json)")
     parser.add_argument("--write-notebooks", action="store_true",
                         help="also write each executed notebook as the chapter's .ipynb")
+    parser.add_argument("--backend", choices=["tensorflow", "jax"],
+                        help="Keras backend for the kernels (sets KERAS_BACKEND; default: as set, "
+                             "else tensorflow). Only the tensorflow run may write notebooks.")
     args = parser.parse_args(argv)
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
+    if args.write_notebooks and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        parser.error("--write-notebooks: the committed outputs come from the TensorFlow backend")
+    if args.json is None:
+        suffix = "" if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" else "_jax"
+        args.json = ROOT / "benchmarks" / f"results{suffix}.json"
 
     rows = []
     print(f"{'chapter':<32} {'seconds':>8} {'budget':>7}  headline", flush=True)
