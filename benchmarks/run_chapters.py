@@ -14,15 +14,14 @@ marked, not failed: timing belongs in a benchmark, not in a test.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.notebooks import ROOT, chapter_sources, execute_chapter, write_pair  # noqa: E402
+from tools.notebooks import (  # noqa: E402
+    ROOT, chapter_sources, execute_chapter, result_row, write_pair, write_results)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/run_chapters.py")
@@ -49,21 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         notebook, seconds, headline = execute_chapter(source)
         if args.write_notebooks:
             write_pair(source, notebook)
-        budget = notebook.metadata.get("book", {}).get("cpu_seconds")  # the chapter's own promise
-        row = {
-            "chapter": source.stem,
-            "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-            "seconds": round(seconds, 1),
-            "budget_seconds": budget,
-            "headline": headline,
-        }
+        row = result_row(source, notebook, seconds, headline)
         rows.append(row)
+        budget = row["budget_seconds"]
         over = " OVER" if budget and seconds > budget else ""
         result = f"{headline['label']} = {headline['value']:.3f}" if headline else "-"
         print(f"{source.stem:<32} {seconds:>8.1f} {budget or '-':>7}{over}  {result}", flush=True)
-    machine = {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
-    args.json.write_text(json.dumps({"machine": machine, "chapters": rows}, indent=2) + "\n")
-    print(f"Wrote {args.json.relative_to(ROOT) if args.json.is_relative_to(ROOT) else args.json}")
+    write_results(rows, args.json)
     return 0
 
 

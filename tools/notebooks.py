@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -85,6 +86,25 @@ def execute_chapter(source: Path) -> tuple[nbformat.NotebookNode, float, dict | 
     # it reuses (in sync, not re-executed). pair_problem compares cells only, not this.
     notebook.metadata["book_run"] = {"seconds": round(seconds, 1), "headline": headline}
     return notebook, seconds, headline
+
+
+def result_row(source: Path, notebook: nbformat.NotebookNode, seconds: float | None,
+               headline: dict | None) -> dict:
+    """One chapter's row of the results table: backend, wall seconds, its budget, its headline."""
+    return {
+        "chapter": source.stem,
+        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "seconds": round(seconds, 1) if seconds is not None else None,
+        "budget_seconds": notebook.metadata.get("book", {}).get("cpu_seconds"),  # its promise
+        "headline": headline,
+    }
+
+
+def write_results(rows: list[dict], path: Path) -> None:
+    """Write the rows as JSON, with the machine they were measured on."""
+    machine = {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
+    path.write_text(json.dumps({"machine": machine, "chapters": rows}, indent=2) + "\n")
+    print(f"Wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
 def write_pair(source: Path, notebook: nbformat.NotebookNode) -> Path:

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -462,7 +460,8 @@ def check_links(site: Path) -> list[str]:
 
 def build_book(execute_all: bool = False) -> int:
     """Execute the chapters that changed (reuse the others' in-sync .ipynb), build the site, print the table."""
-    from tools.notebooks import chapter_sources, execute_chapter, pair_problem, write_pair
+    from tools.notebooks import (chapter_sources, execute_chapter, pair_problem, result_row,
+                                 write_pair, write_results)
 
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         raise SiteError("the committed notebooks come from the TensorFlow backend: unset KERAS_BACKEND "
@@ -483,14 +482,7 @@ def build_book(execute_all: bool = False) -> int:
             write_pair(source, notebook)
             how = "executed"
             print(f"{source.stem}: executed in {seconds:.1f} s", flush=True)
-        rows.append({
-            "chapter": source.stem,
-            "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-            "how": how,
-            "seconds": round(seconds, 1) if seconds is not None else None,
-            "budget_seconds": notebook.metadata.get("book", {}).get("cpu_seconds"),
-            "headline": headline,
-        })
+        rows.append({**result_row(source, notebook, seconds, headline), "how": how})
 
     listed = set(load_config()["toc"])
     for row in rows:
@@ -511,10 +503,7 @@ def build_book(execute_all: bool = False) -> int:
         result = f"{headline['label']} = {headline['value']:.3f}" if headline else "- (re-sync to record it)"
         print(f"{row['chapter']:<32} {row['how']:<9} {seconds:>8} {budget or '-':>7}{over}  {result}")
     print("(reused: the chapter's .ipynb was in sync with its .md; seconds and headline are from its last run)")
-    machine = {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
-    results = ROOT / "benchmarks" / "results.json"
-    results.write_text(json.dumps({"machine": machine, "chapters": rows}, indent=2) + "\n")
-    print(f"Wrote {results.relative_to(ROOT)}")
+    write_results(rows, ROOT / "benchmarks" / "results.json")
     return 0
 
 
