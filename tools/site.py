@@ -38,6 +38,7 @@ BUILD = ROOT / "_build"
 EDITIONS = {"full": BUILD / "html", "workshop": BUILD / "workshop"}
 NOTEBOOKS_DIR = "notebooks"  # where each edition's downloadable .ipynb files live in the site
 COLAB = "https://colab.research.google.com/github"
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 PLACEHOLDER_OWNER = "PLACEHOLDER-OWNER"  # myst.yml's project.github until the book is published
 # The Keras-cache groups of helpers.prefetch, and what in a chapter's code needs each.
 DATA_GROUPS = {
@@ -87,6 +88,7 @@ class Chapter:
     exercises: list[str] = field(default_factory=list)  # exercise titles
     data_groups: list[str] = field(default_factory=list)  # helpers.prefetch --group values
     run: dict | None = None  # the stored book_run metadata (seconds, headline), if any
+    backends: list[str] = field(default_factory=lambda: ["tensorflow"])  # tested on
 
     @property
     def stem(self) -> str:
@@ -138,6 +140,7 @@ def read_chapter(notebook_path: Path) -> Chapter:
         title=title_match.group(1).strip() if title_match else notebook_path.stem,
         reading_minutes=book.get("reading_minutes"),
         cpu_seconds=book.get("cpu_seconds"),
+        backends=list(book.get("backends", ["tensorflow"])),
         headline_label=book.get("headline", {}).get("label", ""),
         time_text=_paragraph_after(markdown, "**Time.**"),
         objectives=_bullets_after(markdown, "**Objectives.**"),
@@ -309,18 +312,22 @@ def instructor_page(found: list[Chapter]) -> str:
         "## Timetable",
         "",
         f"{len(found)} chapters, about {total_read} minutes of reading and at most "
-        f"{_minutes(total_cpu)} of computing on 2 CPU cores in all.",
+        f"{_minutes(total_cpu)} of computing on 2 CPU cores in all. The budgets are for "
+        "TensorFlow, the default backend; on JAX, chapters 3 and 4 run several times longer on a "
+        "CPU (the landing page's backend table).",
         "",
-        "| # | chapter | reading | notebook run (budget) | data to prefetch | student notebook |",
-        "|---|---|---|---|---|---|",
+        "| # | chapter | reading | notebook run (budget) | tested on | data to prefetch "
+        "| student notebook |",
+        "|---|---|---|---|---|---|---|",
     ]
     for number, chapter in enumerate(found, start=1):
         title = re.sub(r"^\d+\.\s*", "", chapter.title).split(":")[0]  # short: the table is wide
         groups = ", ".join(chapter.data_groups) or "none"
+        backends = ", ".join(BACKEND_NAMES.get(name, name) for name in chapter.backends)
         minutes = f"{chapter.reading_minutes} min" if chapter.reading_minutes else "-"
         lines.append(
             f"| {number} | [{title}]({chapter.docname}.ipynb) | {minutes} | "
-            f"≤ {_minutes(chapter.cpu_seconds)} | {groups} | "
+            f"≤ {_minutes(chapter.cpu_seconds)} | {backends} | {groups} | "
             f"<a href=\"{NOTEBOOKS_DIR}/{chapter.notebook.name}\" download>{chapter.notebook.name}</a> |")
     for number, chapter in enumerate(found, start=1):
         lines += ["", f"## {chapter.title}", ""]
