@@ -6,7 +6,7 @@ import jupytext
 import pytest
 import yaml
 
-from tools.notebooks import ROOT, chapter_sources, pair_problem
+from tools.notebooks import ROOT, backends_in, chapter_sources, pair_problem
 
 CHAPTERS = chapter_sources()
 
@@ -48,7 +48,7 @@ def test_myst_yml_lists_every_chapter_in_order():
 @pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
 def test_keras_chapters_are_tested_on_jax_and_tensorflow_chapters_say_they_need_it(source: Path):
     notebook = jupytext.read(source)
-    backends = notebook.metadata.get("book", {}).get("backends", ["tensorflow"])
+    backends = backends_in(notebook.metadata)
     if int(source.name[:2]) <= 5:  # chapters 01-05 teach Keras, not TensorFlow
         assert backends == ["tensorflow", "jax"], \
             f"{source.name}: a Keras chapter lists book.backends: [tensorflow, jax]"

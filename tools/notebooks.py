@@ -38,9 +38,14 @@ def chapter_sources() -> list[Path]:
     return sorted(CHAPTERS.glob("[0-9][0-9]_*.md"))
 
 
+def backends_in(metadata: dict) -> list[str]:
+    """The Keras backends a notebook's metadata says it is tested on (`book.backends`, default TensorFlow)."""
+    return list(metadata.get("book", {}).get("backends", ["tensorflow"]))
+
+
 def chapter_backends(source: Path) -> list[str]:
-    """The Keras backends a chapter runs on: front matter `book.backends` (default TensorFlow only)."""
-    return list(jupytext.read(source).metadata.get("book", {}).get("backends", ["tensorflow"]))
+    """The Keras backends the chapter `source` (.md) is tested on, from its front matter."""
+    return backends_in(jupytext.read(source).metadata)
 
 
 def kernel_environment() -> dict[str, str]:
@@ -74,7 +79,7 @@ def execute_chapter(source: Path) -> tuple[nbformat.NotebookNode, float, dict | 
     os.environ.update(kernel_environment())  # the kernel inherits this process's environment
     client = NotebookClient(
         notebook,
-        timeout=CELL_TIMEOUT.get(os.environ.get("KERAS_BACKEND", "tensorflow"), 600),
+        timeout=CELL_TIMEOUT.get(os.environ.get("KERAS_BACKEND", "tensorflow"), CELL_TIMEOUT["tensorflow"]),
         kernel_name="python3",
         resources={"metadata": {"path": str(source.parent)}},
     )

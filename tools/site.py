@@ -32,6 +32,8 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import yaml
 
+from tools.notebooks import backends_in
+
 ROOT = Path(__file__).resolve().parent.parent
 SITE_DIR = ROOT / "site"
 BUILD = ROOT / "_build"
@@ -140,7 +142,7 @@ def read_chapter(notebook_path: Path) -> Chapter:
         title=title_match.group(1).strip() if title_match else notebook_path.stem,
         reading_minutes=book.get("reading_minutes"),
         cpu_seconds=book.get("cpu_seconds"),
-        backends=list(book.get("backends", ["tensorflow"])),
+        backends=backends_in(notebook.metadata),
         headline_label=book.get("headline", {}).get("label", ""),
         time_text=_paragraph_after(markdown, "**Time.**"),
         objectives=_bullets_after(markdown, "**Objectives.**"),
