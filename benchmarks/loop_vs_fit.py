@@ -40,15 +40,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
+from helpers.cache import cache_path, fetch, files_in_group  # noqa: E402
 from helpers.data import load_blood_cells  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-WEIGHTS = dict(
-    fname="mobilenet_2_5_224_tf_no_top.h5",
-    origin="https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
-           "mobilenet_2_5_224_tf_no_top.h5",
-    cache_subdir="models",
-    file_hash="dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b81e0d5b0bf")
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 SIGNATURE = [tf.TensorSpec(shape=[None, 256], dtype=tf.float32),
              tf.TensorSpec(shape=[None], dtype=tf.int64)]
@@ -58,8 +53,10 @@ WAYS = ("eager loop", "tf.function loop", "tf.function + XLA loop", "fit()")
 def feature_vectors() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Frozen MobileNet vectors of the training and test cells, with their labels."""
     cells = load_blood_cells(labels="8", image_size=96, crop=200)
+    (weights,) = files_in_group("mobilenet")
+    fetch(weights)  # in the Keras cache and verified, or a clear error
     base = keras.applications.MobileNet(input_shape=(96, 96, 3), alpha=0.25, include_top=False,
-                                        weights=keras.utils.get_file(**WEIGHTS), pooling="avg")
+                                        weights=str(cache_path(weights)), pooling="avg")
 
     def extract(images):
         batches = (tf.data.Dataset.from_tensor_slices(images).batch(256).map(
