@@ -32,7 +32,8 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import yaml
 
-from tools.notebooks import backends_in
+from tools.notebooks import (backends_in, chapter_sources, execute_chapter, pair_problem, result_row,
+                             write_pair, write_results)
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_DIR = ROOT / "site"
@@ -90,7 +91,7 @@ class Chapter:
     exercises: list[str] = field(default_factory=list)  # exercise titles
     data_groups: list[str] = field(default_factory=list)  # helpers.prefetch --group values
     run: dict | None = None  # the stored book_run metadata (seconds, headline), if any
-    backends: list[str] = field(default_factory=lambda: ["tensorflow"])  # tested on
+    backends: list[str] = field(default_factory=list)  # book.backends: the backends it is tested on
 
     @property
     def stem(self) -> str:
@@ -469,9 +470,6 @@ def check_links(site: Path) -> list[str]:
 
 def build_book(execute_all: bool = False) -> int:
     """Execute the chapters that changed (reuse the others' in-sync .ipynb), build the site, print the table."""
-    from tools.notebooks import (chapter_sources, execute_chapter, pair_problem, result_row,
-                                 write_pair, write_results)
-
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         raise SiteError("the committed notebooks come from the TensorFlow backend: unset KERAS_BACKEND "
                         "(time another backend with benchmarks/run_chapters.py --backend)")
