@@ -4,7 +4,9 @@
     python book.py build    # set up, execute each chapter that changed (reuse the others' .ipynb),
                             #   render the site into _build/html/, print a table
     python book.py test     # set up, then run the test suite (every chapter re-executed by nbval,
-                            #   the site built and read by a real browser)
+                            #   the site built and read by a real browser; the Keras chapters
+                            #   again on JAX unless a receipt says they passed there unchanged;
+                            #   --all-backends ignores receipts)
     python book.py site     # only render the site into _build/html/ from the committed notebooks
     python book.py workshop # the workshop edition into _build/workshop/: solutions hidden,
                             #   student notebooks, an instructor page
@@ -22,10 +24,12 @@ Set BOOK_OFFLINE=1 to forbid downloads (the test suite then needs local files).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import venv
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -78,22 +82,49 @@ def prefetch() -> None:
     run(PYTHON, "-m", "helpers.prefetch", *flags)
 
 
+def _pytest_counts(junit_xml: Path) -> tuple[int, int, int]:
+    """(passed, failed, skipped) from a pytest JUnit XML report; failed counts errors too."""
+    if not junit_xml.exists():
+        return 0, 0, 0
+    root = ElementTree.parse(junit_xml).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    total = sum(int(s.get("tests", 0)) for s in suites)
+    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+    skipped = sum(int(s.get("skipped", 0)) for s in suites)
+    return total - failed - skipped, failed, skipped
+
+
 def test_both_backends(pytest_args: list[str]) -> None:
-    """The whole suite on TensorFlow, then the Keras chapters again on JAX; fail if either fails."""
-    tensorflow_status = subprocess.call([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT)
-    listed = subprocess.run([str(PYTHON), "-m", "tools.notebooks", "list", "--backend", "jax"],
-                            cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()
-    # Stored outputs come from TensorFlow, so the JAX pass uses nbval's lax mode: every cell
-    # must run without error (the checkpoint cells assert the same floors), outputs are not
-    # compared. XLA:CPU runs MobileNet's depthwise convolutions several times slower than
-    # TensorFlow, so chapter 04's fine-tuning cell alone takes over 10 minutes on JAX: the
-    # JAX pass allows 30 minutes per cell instead of pyproject's 10.
-    jax_args = ["--nbval-lax", "--nbval-cell-timeout=1800", *listed]
-    print(f"$ KERAS_BACKEND=jax {PYTHON} -m pytest {' '.join(jax_args)}", flush=True)
-    jax_status = subprocess.call([str(PYTHON), "-m", "pytest", *jax_args],
-                                 cwd=ROOT, env={**os.environ, "KERAS_BACKEND": "jax"})
+    """The whole suite on TensorFlow, then the Keras chapters again on JAX; fail if either fails.
+
+    The JAX pass executes each chapter whose book.backends lists jax (every cell must run, so
+    every checkpoint holds with the same floors; stored outputs, which come from TensorFlow, are
+    not compared). It skips a chapter whose receipt in tests/receipts/jax.json matches its
+    current inputs (tools/receipts.py says which); `--all-backends` runs them all regardless.
+    """
+    all_backends = "--all-backends" in pytest_args
+    pytest_args = [arg for arg in pytest_args if arg != "--all-backends"]
+    report = ROOT / "_build" / "test-results" / "tensorflow.xml"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.unlink(missing_ok=True)
+    tensorflow_status = subprocess.call(
+        [str(PYTHON), "-m", "pytest", f"--junitxml={report}", *pytest_args], cwd=ROOT)
+    jax_summary = report.with_name("jax.json")
+    jax_summary.unlink(missing_ok=True)
+    jax_command = [PYTHON, "-m", "tools.notebooks", "backend-pass", "--backend", "jax",
+                   "--summary", jax_summary, *(["--ignore-receipts"] if all_backends else [])]
+    print("$", " ".join(str(part) for part in jax_command), flush=True)
+    jax_status = subprocess.call([str(part) for part in jax_command], cwd=ROOT)
+    jax = json.loads(jax_summary.read_text()) if jax_summary.exists() else {
+        "passed": 0, "failed": 1, "skipped": 0}  # the pass itself crashed
+    passed, failed, skipped = _pytest_counts(report)
     print(f"TensorFlow pass: {'passed' if tensorflow_status == 0 else 'FAILED'}; "
-          f"JAX pass ({len(listed)} chapters): {'passed' if jax_status == 0 else 'FAILED'}")
+          f"JAX pass: {'passed' if jax_status == 0 else 'FAILED'} "
+          f"({jax['passed'] + jax['failed']} chapters run, {jax['skipped']} skipped by receipt)")
+    # One closing line for the whole run, both passes counted (a chapter skipped by receipt
+    # counts as skipped, not passed).
+    print(f"book: {passed + jax['passed']} passed, {failed + jax['failed']} failed, "
+          f"{skipped + jax['skipped']} skipped", flush=True)
     sys.exit(tensorflow_status or jax_status)
 
 

@@ -3,6 +3,8 @@
     python -m tools.notebooks sync [chapters/01_x.md ...]   # execute, write the .ipynb twins
     python -m tools.notebooks check                         # list pairs that are out of sync
     python -m tools.notebooks list --backend jax            # chapters that run on that backend
+    python -m tools.notebooks backend-pass --backend jax    # run them there, skipping those with
+                                                            #   a current receipt (tools/receipts.py)
 
 The `.md` (MyST, jupytext) is the source a person edits; the `.ipynb` is the
 same notebook executed top to bottom on a fresh kernel, outputs included.
@@ -21,6 +23,9 @@ from pathlib import Path
 import jupytext
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from tools import receipts
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
@@ -70,9 +75,21 @@ def _headline_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode | N
     return nbformat.v4.new_code_cell(code)
 
 
-def execute_chapter(source: Path) -> tuple[nbformat.NotebookNode, float, dict | None]:
-    """Run the chapter `source` (.md) on a fresh kernel; return (notebook, wall seconds, headline)."""
+def execute_chapter(source: Path, *, seed: int | None = None, allow_errors: bool = False,
+                    extra_code: str = "") -> tuple[nbformat.NotebookNode, float, dict | None]:
+    """Run the chapter `source` (.md) on a fresh kernel; return (notebook, wall seconds, headline).
+
+    `seed` replaces the chapter's seed (every `keras.utils.set_random_seed(42)`) for a seed sweep;
+    `allow_errors` runs on past a failing cell (its error stays in that cell's outputs);
+    `extra_code` is run as one more cell at the end (its outputs are the notebook's last cell).
+    """
     notebook = jupytext.read(source)
+    if seed is not None:
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.source = cell.source.replace("set_random_seed(42)", f"set_random_seed({seed})")
+    if extra_code:
+        notebook.cells.append(nbformat.v4.new_code_cell(extra_code))
     probe = _headline_cell(notebook)
     if probe is not None:
         notebook.cells.append(probe)
@@ -82,6 +99,7 @@ def execute_chapter(source: Path) -> tuple[nbformat.NotebookNode, float, dict | 
         timeout=CELL_TIMEOUT.get(os.environ.get("KERAS_BACKEND", "tensorflow"), CELL_TIMEOUT["tensorflow"]),
         kernel_name="python3",
         resources={"metadata": {"path": str(source.parent)}},
+        allow_errors=allow_errors,
     )
     start = time.perf_counter()
     client.execute()
@@ -89,11 +107,17 @@ def execute_chapter(source: Path) -> tuple[nbformat.NotebookNode, float, dict | 
     headline = None
     if probe is not None:
         printed = "".join(out.get("text", "") for out in notebook.cells.pop().outputs)
-        headline = json.loads(printed.split(_HEADLINE_MARK, 1)[1])
+        if _HEADLINE_MARK in printed:  # absent only when allow_errors let a failure through
+            headline = json.loads(printed.split(_HEADLINE_MARK, 1)[1])
     # What this run measured, kept in the .ipynb so that `book.py build` can report a chapter
     # it reuses (in sync, not re-executed). pair_problem compares cells only, not this.
     notebook.metadata["book_run"] = {"seconds": round(seconds, 1), "headline": headline}
     return notebook, seconds, headline
+
+
+def headline_text(headline: dict | None) -> str:
+    """'; label value' for a chapter's headline, or nothing when it has none."""
+    return f"; {headline['label']} {headline['value']}" if headline else ""
 
 
 def result_row(source: Path, notebook: nbformat.NotebookNode, seconds: float | None,
@@ -152,6 +176,58 @@ def pair_problem(source: Path) -> str | None:
     return None
 
 
+def backend_pass(backend: str, use_receipts: bool = True, sources: list[Path] | None = None,
+                 root: Path = ROOT) -> tuple[int, int, int]:
+    """Execute every chapter tested on `backend` there; return (passed, failed, skipped).
+
+    Stored outputs come from TensorFlow, so on another backend a chapter passes when every cell
+    runs (its checkpoint cells assert the same floors), as nbval's lax mode would judge it. A
+    chapter whose receipt matches its current inputs is skipped; one that passes gets a receipt.
+    `sources` and `root` default to the book's chapters and repository (tests pass stand-ins).
+    """
+    previous = os.environ.get("KERAS_BACKEND")
+    os.environ["KERAS_BACKEND"] = backend  # the kernels inherit this process's environment
+    try:
+        return _run_on_backend(backend, use_receipts, sources, root)
+    finally:
+        if previous is None:
+            del os.environ["KERAS_BACKEND"]
+        else:
+            os.environ["KERAS_BACKEND"] = previous
+
+
+def _run_on_backend(backend: str, use_receipts: bool, sources: list[Path] | None,
+                    root: Path) -> tuple[int, int, int]:
+    path = receipts.receipts_path(backend, root)
+    passed = failed = skipped = 0
+    for source in chapter_sources() if sources is None else sources:
+        if backend not in chapter_backends(source):
+            continue
+        inputs = receipts.chapter_inputs(source, root)
+        receipt = receipts.load(path).get(source.stem)
+        stale = receipts.stale_inputs(receipt, inputs)
+        if use_receipts and not stale:
+            print(f"{source.stem}: skipped on {backend}, its inputs are unchanged since it passed "
+                  f"there on {receipt['passed']} ({receipt['seconds']} s"
+                  f"{headline_text(receipt['headline'])})", flush=True)
+            skipped += 1
+            continue
+        why = "--all-backends" if not use_receipts else (
+            "no receipt" if receipt is None else "changed: " + ", ".join(stale))
+        print(f"{source.stem}: running on {backend} ({why}) ...", flush=True)
+        try:
+            _, seconds, headline = execute_chapter(source)
+        except CellExecutionError as error:
+            print(f"{source.stem}: FAILED on {backend}\n{error}", flush=True)
+            failed += 1
+            continue
+        receipts.record(path, source.stem, inputs, seconds, headline)
+        print(f"{source.stem}: passed on {backend} in {seconds:.1f} s{headline_text(headline)}",
+              flush=True)
+        passed += 1
+    return passed, failed, skipped
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.notebooks")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -160,7 +236,19 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check", help="report pairs that are out of sync")
     listing = commands.add_parser("list", help="print the .ipynb of chapters that run on a backend")
     listing.add_argument("--backend", required=True, choices=["tensorflow", "jax", "torch"])
+    backend_run = commands.add_parser("backend-pass", help="run a backend's chapters, with receipts")
+    backend_run.add_argument("--backend", required=True, choices=["jax", "torch"])
+    backend_run.add_argument("--ignore-receipts", action="store_true",
+                             help="run every chapter, even those whose receipt is current")
+    backend_run.add_argument("--summary", type=Path, help="also write the counts here as JSON")
     args = parser.parse_args(argv)
+
+    if args.command == "backend-pass":
+        passed, failed, skipped = backend_pass(args.backend, use_receipts=not args.ignore_receipts)
+        print(f"{args.backend}: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
+        if args.summary:
+            args.summary.write_text(json.dumps({"passed": passed, "failed": failed, "skipped": skipped}))
+        return 1 if failed else 0
 
     if args.command == "list":
         for source in chapter_sources():
@@ -177,8 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{source} is not a chapter source (.md)")
         notebook, seconds, headline = execute_chapter(source)
         target = write_pair(source, notebook)
-        result = f"; {headline['label']} {headline['value']}" if headline else ""
-        print(f"{target.relative_to(ROOT)}: executed in {seconds:.1f} s{result}")
+        print(f"{target.relative_to(ROOT)}: executed in {seconds:.1f} s{headline_text(headline)}")
     return 0
 
 

@@ -1,0 +1,75 @@
+"""How far a chapter's results move with its seed: run the whole chapter once per seed.
+
+    python benchmarks/seed_sweep.py chapters/04_fine_tuning.md --seeds 42 1 2 \
+        --report fine_tuned_test_accuracy fine_class_test_accuracy [--json FILE]
+
+Executes the chapter exactly as written (no second copy of its recipe) on a fresh kernel per
+seed, with every `keras.utils.set_random_seed(42)` replaced by the seed, and running on past a
+failing cell. Prints, per seed, the variables named with --report and which checkpoint cells
+failed, then each variable's minimum and maximum. A chapter's accuracy floors are set below
+the minimum seen here (and the chapter's comment next to the floor says so): a floor inside the
+spread of seeds would fail on another machine whose arithmetic lands on another draw.
+Honours KERAS_BACKEND. Run it alone on the machine; each seed costs one whole chapter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.notebooks import ROOT, execute_chapter  # noqa: E402
+
+_MARK = "SEED-SWEEP:"
+
+
+def failed_cells(notebook) -> list[str]:
+    """The first line of each code cell that raised, with the error's name and message."""
+    failures = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                first_line = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
+                failures.append(f"{first_line!r}: {output['ename']}: {output['evalue'][:120]}")
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path, help="a chapter .md")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
+    parser.add_argument("--report", nargs="+", required=True, help="variables to print per seed")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    args = parser.parse_args(argv)
+    report_code = (
+        "import json as _json\n"
+        f"print({_MARK!r} + _json.dumps({{_name: float(globals()[_name]) "
+        f"for _name in {args.report!r} if _name in globals()}}))"
+    )
+    rows = []
+    for seed in args.seeds:
+        notebook, seconds, _ = execute_chapter(args.source.resolve(), seed=seed, allow_errors=True,
+                                               extra_code=report_code)
+        printed = "".join(out.get("text", "") for out in notebook.cells[-1].outputs)
+        values = json.loads(printed.split(_MARK, 1)[1]) if _MARK in printed else {}
+        failures = failed_cells(notebook)
+        rows.append({"seed": seed, "seconds": round(seconds, 1), **values, "failed_cells": failures})
+        shown = "  ".join(f"{name} {values[name]:.4f}" for name in args.report if name in values)
+        print(f"seed {seed:>4}  {seconds:6.1f} s  {shown}", flush=True)
+        for failure in failures:
+            print(f"           failed: {failure}", flush=True)
+    for name in args.report:
+        seen = [row[name] for row in rows if name in row]
+        if seen:
+            print(f"{name}: min {min(seen):.4f}, max {max(seen):.4f} over {len(seen)} seeds")
+    if args.json:
+        args.json.write_text(json.dumps({"chapter": args.source.name, "rows": rows}, indent=2) + "\n")
+        print(f"Wrote {args.json.relative_to(ROOT) if args.json.resolve().is_relative_to(ROOT) else args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
