@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Set up and run the book with one command. Needs only Python 3.11 or 3.12.
+"""Set up and run the book with one command. Needs only Python 3.11 (3.11.5 or later) or 3.12.
 
     python book.py build    # set up, execute each chapter that changed (reuse the others' .ipynb),
                             #   render the site into _build/html/, print a table
@@ -128,11 +128,20 @@ def test_both_backends(pytest_args: list[str]) -> None:
     sys.exit(tensorflow_status or jax_status)
 
 
+def check_python() -> None:
+    """Stop with what to install when this Python cannot run the pinned packages."""
+    if not (3, 11, 5) <= sys.version_info[:3] < (3, 13):
+        sys.exit(f"book.py needs Python 3.11.5 or later, or 3.12 (the pinned packages, see "
+                 f"pyproject.toml); this is {sys.version.split()[0]} at {sys.executable}. Install "
+                 f"one of those and run it, e.g. `python3.12 book.py test`.")
+
+
 def main(argv: list[str]) -> None:
     action, rest = (argv[0], argv[1:]) if argv else ("", [])
     if action not in {"build", "test", "sync", "bench", "prefetch", "site", "workshop"}:
         print(__doc__)
         sys.exit(2)
+    check_python()
     set_up_environment()
     if action not in {"site", "workshop"}:  # rendering reads the committed notebooks, no data
         prefetch()
