@@ -6,6 +6,15 @@ Chapters load data and weights with the standard Keras calls
 every file those calls need: its place in the cache, its origin and its
 sha256. `python -m helpers.prefetch` uses it to fill the cache from local
 folders or by download; chapters call `ensure_files` in their setup cell.
+
+Downloads come from each file's official origin, or, when the environment
+variable BOOK_MIRROR_URL is set (e.g. `http://192.168.1.10:8000/`), from that
+mirror instead: every file at its path in the Keras cache under the URL
+(`datasets/fashion-mnist/train-images-idx3-ubyte.gz`,
+`models/mobilenet_2_5_224_tf_no_top.h5`, `datasets/PBC_dataset_normal_DIB.zip`),
+which is what `python -m http.server` serves from a `~/.keras` that an online
+prefetch filled. A mirror changes where bytes come from, never what is
+accepted: every file is still checked against the sha256 listed here.
 """
 
 from __future__ import annotations
@@ -15,10 +24,14 @@ import hashlib
 import os
 import shutil
 import tempfile
+import urllib.parse
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 PREFETCH_COMMAND = "python -m helpers.prefetch"
+MIRROR_VARIABLE = "BOOK_MIRROR_URL"
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,42 @@ def keras_home() -> Path:
 def cache_path(book_file: BookFile) -> Path:
     """Where the Keras loading call looks for `book_file`."""
     return keras_home() / book_file.cache_subdir / book_file.name
+
+
+def mirror_url() -> str:
+    """The mirror in `$BOOK_MIRROR_URL`, ending in "/"; "" when unset (download from the official origins)."""
+    value = os.environ.get(MIRROR_VARIABLE, "").strip()
+    if not value:
+        return ""
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(
+            f"{MIRROR_VARIABLE}={value!r} is not the http:// or https:// URL of a folder "
+            f"(e.g. http://192.168.1.10:8000/). Fix it, or unset it to download from the official origins."
+        )
+    return value.rstrip("/") + "/"
+
+
+def download_url(official: str, cache_relative: str) -> str:
+    """Where a file is downloaded from: `official`, or `cache_relative` under the mirror when one is set."""
+    mirror = mirror_url()
+    return mirror + cache_relative if mirror else official
+
+
+def book_file_url(book_file: BookFile) -> str:
+    """Where `book_file` is downloaded from (its origin unless `$BOOK_MIRROR_URL` is set)."""
+    return download_url(book_file.origin, f"{book_file.cache_subdir}/{book_file.name}")
+
+
+def _keras_cache_dir() -> str:
+    """`keras_home()`, created, for `keras.utils.get_file(cache_dir=...)`.
+
+    Passed explicitly because Keras reads `$KERAS_HOME` once, when it is
+    imported, and falls back to /tmp/.keras when the folder does not exist yet.
+    """
+    home = keras_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return str(home)
 
 
 def files_in_group(group: str) -> tuple[BookFile, ...]:
@@ -157,7 +206,8 @@ def _download(book_file: BookFile) -> Path:
 
     return Path(
         keras.utils.get_file(
-            book_file.name, origin=book_file.origin, cache_subdir=book_file.cache_subdir
+            book_file.name, origin=book_file_url(book_file), cache_subdir=book_file.cache_subdir,
+            cache_dir=_keras_cache_dir(),
         )
     )
 
@@ -209,17 +259,18 @@ def fetch(book_file: BookFile, folders: list[Path] = (), download: bool = True) 
         raise FileNotFoundError(
             _missing_message(book_file, folders, "downloading is switched off (--offline)")
         )
+    url = book_file_url(book_file)  # a malformed $BOOK_MIRROR_URL raises ValueError here, naming it
     try:
         downloaded = _download(book_file)
     except Exception as error:  # Keras wraps network errors in plain Exception
         raise FileNotFoundError(
-            _missing_message(book_file, folders, f"the download from {book_file.origin} failed ({error})")
+            _missing_message(book_file, folders, f"the download from {url} failed ({error})")
         ) from error
     try:
         verify(downloaded, book_file)
-    except ChecksumError:
-        downloaded.unlink(missing_ok=True)
-        raise
+    except ChecksumError as error:
+        downloaded.unlink(missing_ok=True)  # Keras would reuse it: it keeps any file it finds
+        raise ChecksumError(f"{error} It was downloaded from {url} and has been deleted from the cache.") from error
     return "downloaded"
 
 
@@ -240,6 +291,7 @@ PBC_ARCHIVE_ORIGIN = (
     "https://data.mendeley.com/public-files/datasets/snkd93bnjr/files/"
     "2fc38728-2ae7-4a62-a857-032af82334c3/file_downloaded"
 )
+PBC_EXTRACTED_NAME = "PBC_dataset_normal_DIB_extracted"  # the folder keras.utils.get_file(extract=True) uses
 PBC_HASH_LIST = Path(__file__).with_name("pbc_subset.sha256")
 
 
@@ -266,12 +318,44 @@ def _check_image(expected: str):
     return check
 
 
+def pbc_archive_url() -> str:
+    """Where the PBC archive is downloaded from (the official origin unless `$BOOK_MIRROR_URL` is set)."""
+    return download_url(PBC_ARCHIVE_ORIGIN, f"datasets/{PBC_ARCHIVE_NAME}")
+
+
+def _remove_pbc_archive() -> None:
+    """Delete the downloaded archive and its extraction, so that the next run downloads it again."""
+    datasets = keras_home() / "datasets"
+    (datasets / PBC_ARCHIVE_NAME).unlink(missing_ok=True)
+    shutil.rmtree(datasets / PBC_EXTRACTED_NAME, ignore_errors=True)
+
+
 def _download_pbc_archive() -> Path:
-    """Download and extract the official PBC archive with Keras; return the extracted folder."""
+    """Download the official PBC archive with Keras, check and extract it; return the extracted folder.
+
+    An archive that is not a complete zip (a cut-off or damaged download) is
+    deleted and refused with ChecksumError: Keras would reuse it next time.
+    """
     import keras  # imported here: only a download needs it
 
-    return Path(keras.utils.get_file(PBC_ARCHIVE_NAME, origin=PBC_ARCHIVE_ORIGIN,
-                                     cache_subdir="datasets", extract=True))
+    url = pbc_archive_url()
+    archive = Path(keras.utils.get_file(PBC_ARCHIVE_NAME, origin=url, cache_subdir="datasets",
+                                        cache_dir=_keras_cache_dir()))
+    extracted = archive.with_name(PBC_EXTRACTED_NAME)
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            damaged = opened.testzip()  # reads every member and checks its CRC-32
+            if damaged is not None:
+                raise zipfile.BadZipFile(f"member {damaged} fails its CRC-32 check")
+            opened.extractall(extracted)  # zipfile never writes outside `extracted`
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        _remove_pbc_archive()
+        raise ChecksumError(
+            f"{archive} is not a complete zip archive ({error}): the download from {url} "
+            f"was cut off or altered, and has been deleted. Fix: run `{PREFETCH_COMMAND}` again, "
+            f"or `{PREFETCH_COMMAND} --from FOLDER` with a folder holding pbc_subset/."
+        ) from error
+    return extracted
 
 
 def _pbc_roots(folder: Path) -> list[Path]:
@@ -281,16 +365,20 @@ def _pbc_roots(folder: Path) -> list[Path]:
 
 
 def _copy_pbc_images(missing: dict[str, str], roots: list[Path], target: Path) -> set[str]:
-    """Copy each missing image found under `roots` into `target`, verified; drop it from `missing`."""
-    copied_from = set()
-    for relative, digest in list(missing.items()):
-        for root in roots:
-            if (root / relative).is_file():
-                _copy_verified(root / relative, target / relative, _check_image(digest))
-                copied_from.add(str(root))
-                del missing[relative]
-                break
-    return copied_from
+    """Copy each missing image found under `roots` into `target`, verified; drop it from `missing`.
+
+    All or nothing: every image found is verified before any is copied, so a
+    source holding one corrupt image leaves the cache as it was.
+    """
+    found = {}  # relative path -> the root that holds it
+    for relative, digest in missing.items():
+        root = next((root for root in roots if (root / relative).is_file()), None)
+        if root is not None:
+            _check_image(digest)(root / relative)
+            found[relative] = root
+    for relative, root in found.items():
+        _copy_verified(root / relative, target / relative, _check_image(missing.pop(relative)))
+    return {str(root) for root in found.values()}
 
 
 def fetch_pbc_subset(folders: list[Path] = (), download: bool = True) -> str:
@@ -313,18 +401,26 @@ def fetch_pbc_subset(folders: list[Path] = (), download: bool = True) -> str:
     sources = [root for folder in folders for root in _pbc_roots(Path(folder))]
     copied_from = _copy_pbc_images(missing, sources, target)
     if missing and download:
+        url = pbc_archive_url()  # a malformed $BOOK_MIRROR_URL raises ValueError here, naming it
         try:
             archive_roots = _pbc_roots(_download_pbc_archive())
+        except ChecksumError:
+            raise  # not a complete zip: already deleted, and the message says so
         except Exception as error:  # Keras wraps network errors in plain Exception
             raise FileNotFoundError(
                 f"{len(missing)} of the {len(expected)} PBC images are missing from {target} "
                 f"(e.g. {next(iter(missing))}), no --from folder holds them (looked in "
                 f"{[str(s) for s in sources] or [str(f) for f in folders] or 'no folder'}), and "
-                f"downloading {PBC_ARCHIVE_ORIGIN} failed ({error}). Fix: `{PREFETCH_COMMAND}` "
+                f"downloading {url} failed ({error}). Fix: `{PREFETCH_COMMAND}` "
                 f"online, or `{PREFETCH_COMMAND} --from FOLDER` with a folder holding pbc_subset/."
             ) from error
         sources += archive_roots
-        copied_from |= _copy_pbc_images(missing, archive_roots, target)
+        try:
+            copied_from |= _copy_pbc_images(missing, archive_roots, target)
+        except ChecksumError as error:
+            _remove_pbc_archive()  # an altered archive must not be reused by the next run
+            raise ChecksumError(f"{error} It came in the archive downloaded from {url}, "
+                                f"which has been deleted from the cache.") from error
     if missing:
         raise FileNotFoundError(
             f"{len(missing)} of the {len(expected)} PBC images are missing from {target} "

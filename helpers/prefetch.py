@@ -9,6 +9,9 @@ Folders that work with --from: Debian's /usr/share/datasets/fashion-mnist
 weights, pbc_subset/), a workshop USB stick, or a copy of another machine's
 ~/.keras/datasets and ~/.keras/models. Exits 1, saying which file and what to do, when a file
 cannot be had or a copy is corrupt.
+
+Downloads come from the official origins, or from the mirror named by the
+environment variable BOOK_MIRROR_URL when it is set (see helpers/cache.py).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from helpers.cache import (BOOK_FILES, PBC_SUBSET_SUBDIR, ChecksumError, fetch,
-                           fetch_pbc_subset, keras_home)
+from helpers.cache import (BOOK_FILES, MIRROR_VARIABLE, PBC_SUBSET_SUBDIR,
+                           ChecksumError, fetch, fetch_pbc_subset, keras_home,
+                           mirror_url, pbc_subset_hashes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     print(f"Keras cache: {keras_home()}")
+    if not args.offline:
+        try:
+            mirror = mirror_url()
+        except ValueError as error:
+            parser.error(str(error))  # exits 2 before any download
+        if mirror:
+            print(f"Downloads from the mirror {mirror} (${MIRROR_VARIABLE})")
     failures = 0
     for book_file in BOOK_FILES:
         if args.group and book_file.group not in args.group:
@@ -44,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             failures += 1
             print(f"  FAIL {label}\n       {error}", file=sys.stderr)
     if not args.group or "pbc" in args.group:
-        label = f"{PBC_SUBSET_SUBDIR}/ (10,592 images)"
+        label = f"{PBC_SUBSET_SUBDIR}/ ({len(pbc_subset_hashes()):,} images)"
         try:
             how = fetch_pbc_subset(args.folders, download=not args.offline)
             print(f"  ok   {label}  ({how})")
