@@ -22,13 +22,6 @@ def make_book_file(tmp_path: Path, name: str = "labels-idx1-ubyte.gz") -> cache.
     )
 
 
-@pytest.fixture()
-def keras_home(tmp_path, monkeypatch):
-    home = tmp_path / "keras-home"
-    monkeypatch.setenv("KERAS_HOME", str(home))
-    return home
-
-
 def write_gz(folder: Path, name: str, content: bytes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name

@@ -5,16 +5,10 @@ import io
 
 import numpy as np
 import pytest
+from fakes import jpeg_bytes
 from PIL import Image
 
 from helpers import cache, data
-
-
-def jpeg_bytes(shade: int, size: tuple[int, int] = (360, 363)) -> bytes:
-    image = Image.new("RGB", size, (shade, 128, 255 - shade))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG")
-    return buffer.getvalue()
 
 
 @pytest.fixture()
