@@ -69,24 +69,6 @@ html_theme_options = {
 }
 
 
-def _chapter_card(chapter, workshop: bool) -> str:
-    """The box under each chapter's title: time, download, Colab."""
-    minutes = f"About {chapter.reading_minutes} minutes to read" if chapter.reading_minutes else ""
-    budget = chapter.cpu_seconds
-    runs = (f"the notebook runs in at most {book_site._minutes(budget)} on 2 CPU cores" if budget else "")
-    time_text = "; ".join(part for part in (minutes, runs) if part)
-    download = "Download the student notebook" if workshop else "Download the notebook"
-    href = f"../{book_site.NOTEBOOKS_DIR}/{chapter.notebook.name}"
-    return (
-        '<div class="book-chapter-card">'
-        f'<p class="book-time">{time_text}.</p>'
-        '<p class="book-links">'
-        f'<a class="book-download" href="{href}" download>{download} (.ipynb)</a>'
-        f'<a class="book-colab" href="{chapter.colab_url(BOOK)}">Open in Colab</a>'
-        '</p></div>'
-    )
-
-
 def _add_chapter_card(app, doctree, docname):
     chapter = CHAPTERS.get(docname)
     if chapter is None or app.builder.format != "html":
@@ -94,22 +76,14 @@ def _add_chapter_card(app, doctree, docname):
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is None or not isinstance(section[0], nodes.title):
         return
-    section.insert(1, nodes.raw("", _chapter_card(chapter, WORKSHOP), format="html"))
+    section.insert(1, nodes.raw("", book_site.chapter_card(chapter, WORKSHOP, BOOK), format="html"))
 
 
 def _fill_landing_page(app, docname, source):
-    """Replace the landing page's markers with the chapter map and the navigation."""
-    if docname != root_doc:
-        return
-    found = list(CHAPTERS.values())
-    text = source[0]
-    text = text.replace("<!-- chapter-map -->", book_site.chapter_map(found))
-    text = text.replace("<!-- toctree -->", book_site.toctree(found, WORKSHOP))
-    text = text.replace("<!-- edition -->", (
-        "*This is the **workshop edition**: solutions are hidden, the notebooks to download are "
-        "student notebooks, and the [instructor guide](instructor.md) has the timetable and "
-        "how to prepare the machines.*" if WORKSHOP else ""))
-    source[0] = text
+    """Replace the landing page's markers with the chapter map, the Colab sentences (once the
+    repository is published) and the navigation."""
+    if docname == root_doc:
+        source[0] = book_site.landing_page(source[0], list(CHAPTERS.values()), WORKSHOP, BOOK)
 
 
 def _link_chapters_to_pages(app, docname, source):

@@ -53,8 +53,56 @@ def test_every_chapter_of_myst_yml_is_a_page(built, edition, chapters):
         assert page.exists(), f"{edition}: no page for {chapter.docname}"
         assert (built[edition] / book_site.NOTEBOOKS_DIR / chapter.notebook.name).exists()
         html = page.read_text(encoding="utf-8")
-        assert chapter.colab_url() in html, f"{chapter.docname}: no Open in Colab link"
         assert "book-chapter-card" in html and f"{chapter.reading_minutes} minutes" in html
+
+
+@pytest.mark.parametrize("edition", list(book_site.EDITIONS))
+def test_built_pages_follow_the_colab_setting(built, edition, chapters):
+    """While myst.yml's project.github is the placeholder no page links to Colab (the link would
+    lead nowhere); once it names the repository, every chapter page does."""
+    pages = {page: page.read_text(encoding="utf-8") for page in built[edition].rglob("*.html")}
+    if book_site.colab_enabled():
+        for chapter in chapters:
+            assert chapter.colab_url() in pages[built[edition] / f"{chapter.docname}.html"], chapter.docname
+    else:
+        with_colab = [str(page.relative_to(built[edition])) for page, html in pages.items()
+                      if re.search(r"colab\.research\.google|book-colab|Open in Colab", html)]
+        assert not with_colab, f"Colab links while project.github is a placeholder: {with_colab}"
+
+
+PUBLISHED = "https://github.com/example-org/keras-soup-to-nuts"
+
+
+@pytest.mark.parametrize("github, enabled", [
+    (f"https://github.com/{book_site.PLACEHOLDER_OWNER}/keras-soup-to-nuts", False),
+    ("", False),
+    (PUBLISHED, True),
+    ("example-org/keras-soup-to-nuts", True),
+])
+def test_colab_link_only_once_the_repository_is_published(chapters, github, enabled):
+    """Both states of the one setting, at the level of the functions conf.py calls."""
+    config = {**book_site.load_config(), "github": github}
+    assert book_site.colab_enabled(config) is enabled
+    chapter = chapters[0]
+    card = book_site.chapter_card(chapter, workshop=False, config=config)
+    landing = book_site.landing_page((book_site.SITE_DIR / "index.md").read_text(encoding="utf-8"),
+                                     chapters, workshop=False, config=config)
+    url = (f"https://colab.research.google.com/github/example-org/keras-soup-to-nuts/blob/main/"
+           f"chapters/{chapter.notebook.name}")
+    if enabled:
+        assert chapter.colab_url(config) == url
+        assert f'<a class="book-colab" href="{url}">Open in Colab</a>' in card
+        assert "*Open in Colab* link" in landing and f"git clone {PUBLISHED} book" in landing
+    else:
+        assert chapter.colab_url(config) is None
+        assert "colab" not in card.lower() and "colab" not in landing.lower()
+    assert "<!--" not in landing, "a marker of site/index.md was left unfilled"
+
+
+def test_a_repository_that_is_not_on_github_is_refused():
+    config = {**book_site.load_config(), "github": "https://gitlab.com/someone/keras-soup-to-nuts"}
+    with pytest.raises(book_site.SiteError, match="project.github must be"):
+        book_site.colab_enabled(config)
 
 
 @pytest.mark.parametrize("edition", list(book_site.EDITIONS))
@@ -241,7 +289,11 @@ def _check_chapter_page(page, chapter) -> None:
     assert any(width > 0 for width in widths), f"{chapter.docname}: no figure loaded ({widths})"
     card = page.locator(".book-chapter-card")
     assert "minutes to read" in card.inner_text()
-    assert card.locator("a.book-colab").get_attribute("href") == chapter.colab_url()
+    colab = card.locator("a.book-colab")
+    if chapter.colab_url():
+        assert colab.get_attribute("href") == chapter.colab_url()
+    else:
+        assert colab.count() == 0, f"{chapter.docname}: a Colab link while project.github is a placeholder"
     download = card.locator("a.book-download").get_attribute("href")
     status = page.request.get(page.url.rsplit("/", 1)[0] + "/" + download).status
     assert status == 200, f"{chapter.docname}: notebook download {download} answered {status}"

@@ -2,7 +2,8 @@
 
     python -m tools.site book [--execute-all]  # chapters (executed or reused), the site, the table
     python -m tools.site site                  # _build/html/ from the committed notebooks
-    python -m tools.site workshop              # _build/workshop/: solutions hidden, student notebooks,
+    python -m tools.site workshop              # _build/workshop/: solutions hidden, student notebooks
+                                               #   (refused if a cell needs a removed solution),
                                                #   an instructor page
     python -m tools.site check-links DIR       # every internal link of a built site resolves
 
@@ -11,12 +12,14 @@ the chapter order; `site/conf.py` (Sphinx + myst-nb + sphinx-book-theme) reads
 it through this module. Pages render the committed, executed `.ipynb` twins:
 nothing is executed inside Sphinx, and the build needs no network (MathJax
 comes from the PyPI package sphinx-mathjax-offline and is served by the site
-itself).
+itself). The pages offer "Open in Colab" only once `project.github` names the
+published repository instead of the placeholder.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import os
 import re
@@ -69,13 +72,24 @@ def load_config() -> dict:
     }
 
 
+_GITHUB = re.compile(r"^(?:https?://github\.com/)?(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?/?$")
+
+
 def github_repo(config: dict | None = None) -> tuple[str, str]:
-    """(owner, name) of the repository in myst.yml's project.github."""
+    """(owner, name) of the repository in myst.yml's project.github (a GitHub URL or OWNER/REPO)."""
     url = (config or load_config())["github"]
-    parts = [p for p in re.sub(r"^https?://github\.com/", "", url).split("/") if p]
-    if len(parts) < 2:
-        raise SiteError(f"myst.yml: project.github must be https://github.com/OWNER/REPO, not {url!r}")
-    return parts[0], parts[1]
+    match = _GITHUB.match(url)
+    if not match:
+        raise SiteError(f"myst.yml: project.github must be https://github.com/OWNER/REPO (or OWNER/REPO), "
+                        f"not {url!r}")
+    return match.group("owner"), match.group("repo")
+
+
+def colab_enabled(config: dict | None = None) -> bool:
+    """Whether the site offers "Open in Colab": only once myst.yml's project.github names the
+    published repository. While its owner is the placeholder, a Colab link would lead nowhere."""
+    config = config or load_config()
+    return bool(config["github"]) and github_repo(config)[0] != PLACEHOLDER_OWNER
 
 
 @dataclass
@@ -101,7 +115,10 @@ class Chapter:
     def source(self) -> Path:
         return self.notebook.with_suffix(".md")
 
-    def colab_url(self, config: dict | None = None) -> str:
+    def colab_url(self, config: dict | None = None) -> str | None:
+        """The chapter's notebook opened in Colab, or None while the repository is a placeholder."""
+        if not colab_enabled(config):
+            return None
         owner, repo = github_repo(config)
         return f"{COLAB}/{owner}/{repo}/blob/main/chapters/{self.notebook.name}"
 
@@ -235,6 +252,223 @@ def student_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return student
 
 
+# A removed solution must leave nothing behind that a later cell needs. The check is static:
+# it follows, cell by cell and statement by statement, the names Python code binds (assignment,
+# def, class, import, for/with/except targets, :=) and loads, and reports a kept cell that loads
+# a name before any kept cell has bound it while a removed solution cell did. Names a function
+# or lambda uses count as used where it is defined (conservative: it may be called there).
+# What the check cannot see (a solution mutating an object, writing a file) is left to running
+# a student notebook in tests/test_workshop.py.
+
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_CODE_MAGICS = {"time", "timeit", "capture", "prun"}  # magics whose argument is kernel code
+
+
+def _bound_in(node: ast.AST) -> set[str]:
+    """Every name a scope binds anywhere inside it (parameters, assignments, defs, imports...)."""
+    bound: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name) and not isinstance(child.ctx, ast.Load):
+            bound.add(child.id)
+        elif isinstance(child, ast.arg):
+            bound.add(child.arg)
+        elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and child is not node:
+            bound.add(child.name)
+        elif isinstance(child, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in child.names)
+        elif isinstance(child, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and child.name:
+            bound.add(child.name)
+        elif isinstance(child, ast.MatchMapping) and child.rest:
+            bound.add(child.rest)
+    return bound
+
+
+def _free_in(scope: ast.AST) -> set[str]:
+    """The names a nested scope (function, lambda, class body, comprehension) takes from outside."""
+    if isinstance(scope, ast.ClassDef):
+        inner = scope.body
+    elif isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        inner = [scope.args, *scope.body]
+    elif isinstance(scope, ast.Lambda):
+        inner = [scope.args, scope.body]
+    else:  # a comprehension: its targets are its own
+        inner = [scope]
+    loaded = {n.id for part in inner for n in ast.walk(part)
+              if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return loaded - set().union(*(_bound_in(part) for part in inner))
+
+
+class _CellNames:
+    """Walks one cell's statements in execution order, calling load(name) where the code reads
+    a name and bind(name) where it binds one."""
+
+    def __init__(self, load, bind):
+        self.load, self.bind = load, bind
+
+    def expr(self, node: ast.AST | None) -> None:
+        if node is None:
+            return
+        if isinstance(node, ast.Name):
+            (self.load if isinstance(node.ctx, ast.Load) else self.bind)(node.id)
+        elif isinstance(node, ast.NamedExpr):
+            self.expr(node.value)
+            self.bind(node.target.id)
+        elif isinstance(node, ast.Lambda):
+            for default in [*node.args.defaults, *node.args.kw_defaults]:
+                self.expr(default)
+            for name in sorted(_free_in(node)):
+                self.load(name)
+        elif isinstance(node, _COMPREHENSIONS):
+            for name in sorted(_free_in(node)):
+                self.load(name)
+        elif (magic_code := self._code_magic(node)) is not None:
+            self.statements(magic_code)
+        else:
+            for child in ast.iter_child_nodes(node):
+                self.expr(child)
+
+    @staticmethod
+    def _code_magic(node: ast.AST) -> list[ast.stmt] | None:
+        """`%time f(x)` or `%%timeit` became get_ipython().run_*_magic(name, ...): parse its code."""
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"run_line_magic", "run_cell_magic"}
+                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
+                and node.args and node.args[0].value in _CODE_MAGICS):
+            return None
+        code = node.args[-1].value
+        if node.func.attr == "run_line_magic":
+            code = re.sub(r"^(\s*-\w+(\s+[^-\s]\S*)?)*\s*", "", code)  # %timeit -n 10 -r 3 ...
+        return ast.parse(code).body
+
+    def target(self, node: ast.AST) -> None:
+        if isinstance(node, ast.Name):
+            self.bind(node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for element in node.elts:
+                self.target(element)
+        elif isinstance(node, ast.Starred):
+            self.target(node.value)
+        else:  # a[i] = ..., a.x = ...: loads a (and i)
+            self.expr(node)
+
+    def statements(self, body: list[ast.stmt]) -> None:
+        for statement in body:
+            self.statement(statement)
+
+    def statement(self, node: ast.stmt) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for part in node.decorator_list:
+                self.expr(part)
+            if isinstance(node, ast.ClassDef):
+                for part in [*node.bases, *node.keywords]:
+                    self.expr(part)
+            else:
+                for part in [*node.args.defaults, *node.args.kw_defaults]:
+                    self.expr(part)
+            self.bind(node.name)  # before its body: a recursive function uses its own name
+            for name in sorted(_free_in(node)):
+                self.load(name)
+        elif isinstance(node, ast.Assign):
+            self.expr(node.value)
+            for target in node.targets:
+                self.target(target)
+        elif isinstance(node, ast.AugAssign):
+            if isinstance(node.target, ast.Name):
+                self.load(node.target.id)
+            self.expr(node.value)
+            self.target(node.target)
+        elif isinstance(node, ast.AnnAssign):
+            self.expr(node.value)
+            self.target(node.target)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name != "*":
+                    self.bind((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            self.expr(node.iter)
+            self.target(node.target)
+            self.statements(node.body + node.orelse)
+        elif isinstance(node, (ast.While, ast.If)):
+            self.expr(node.test)
+            self.statements(node.body + node.orelse)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                self.expr(item.context_expr)
+                if item.optional_vars is not None:
+                    self.target(item.optional_vars)
+            self.statements(node.body)
+        elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            self.statements(node.body)
+            for handler in node.handlers:
+                self.expr(handler.type)
+                if handler.name:
+                    self.bind(handler.name)
+                self.statements(handler.body)
+            self.statements(node.orelse + node.finalbody)
+        elif isinstance(node, ast.Delete):  # `del x` needs x
+            for target in node.targets:
+                self.load(target.id) if isinstance(target, ast.Name) else self.expr(target)
+        elif isinstance(node, ast.Match):
+            self.expr(node.subject)
+            for case in node.cases:
+                for name in sorted(_bound_in(case.pattern)):
+                    self.bind(name)
+                self.expr(case.guard)
+                self.statements(case.body)
+        else:  # expressions, return, raise, assert, global...
+            for child in ast.iter_child_nodes(node):
+                self.expr(child)
+
+
+def cell_code(source: str, where: str) -> list[ast.stmt]:
+    """A code cell's statements, IPython syntax (%magics, !commands) turned into Python as the
+    kernel does; a cell that does not parse is an error, never silently skipped."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    python = TransformerManager().transform_cell(source)
+    try:
+        return compile(python, where, "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT).body
+    except SyntaxError as error:
+        raise SiteError(f"{where} does not parse, so it cannot be checked: {error}") from error
+
+
+def solution_dependencies(notebook: nbformat.NotebookNode, name: str = "notebook") -> list[str]:
+    """Why `notebook`'s student version (student_notebook) would fail where a solution is gone:
+    one line per kept code cell that uses a name only a removed solution cell defines."""
+    marked = copy.deepcopy(notebook)
+    for index, cell in enumerate(marked.cells):
+        cell.metadata["book_cell_index"] = index
+    kept = {cell.metadata["book_cell_index"] for cell in student_notebook(marked).cells}
+
+    kept_names: set[str] = set()  # bound by a kept cell so far
+    solution_names: dict[str, int] = {}  # name -> the removed cell that binds it
+    problems: list[str] = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        where = f"{name}: cell {index + 1}"
+        statements = cell_code(cell.source, where)
+        if index in kept:
+            def load(used: str, where=where, source=cell.source) -> None:
+                if used not in kept_names and used in solution_names:
+                    line = next((text for text in source.splitlines() if used in text), source)
+                    problems.append(
+                        f"{where} ({line.strip()[:60]!r}) uses {used!r}, which only the removed "
+                        f"solution in cell {solution_names[used] + 1} defines")
+                    kept_names.add(used)  # one report per name is enough
+            walker = _CellNames(load, kept_names.add)
+        else:
+            def bind(defined: str, index=index) -> None:
+                if defined not in kept_names:
+                    solution_names.setdefault(defined, index)
+            walker = _CellNames(lambda used: None, bind)
+        try:
+            walker.statements(statements)
+        except SyntaxError as error:  # the code inside a %time or %%timeit magic
+            raise SiteError(f"{where}: the code of its magic does not parse: {error}") from error
+    return problems
+
+
 # --------------------------------------------------------------------------- generated pages
 
 def _minutes(seconds: float | None) -> str:
@@ -261,6 +495,52 @@ def toctree(found: list[Chapter], workshop: bool) -> str:
     if workshop:
         tree += "\n```{toctree}\n:hidden:\n:caption: Workshop\n:maxdepth: 1\n\ninstructor\n```\n"
     return tree
+
+
+def chapter_card(chapter: Chapter, workshop: bool, config: dict | None = None) -> str:
+    """The box under each chapter's title (HTML): time, download, and Colab once the repository
+    is published (colab_enabled)."""
+    minutes = f"About {chapter.reading_minutes} minutes to read" if chapter.reading_minutes else ""
+    budget = chapter.cpu_seconds
+    runs = f"the notebook runs in at most {_minutes(budget)} on 2 CPU cores" if budget else ""
+    time_text = "; ".join(part for part in (minutes, runs) if part)
+    download = "Download the student notebook" if workshop else "Download the notebook"
+    colab_url = chapter.colab_url(config)
+    colab = f'<a class="book-colab" href="{colab_url}">Open in Colab</a>' if colab_url else ""
+    return (
+        '<div class="book-chapter-card">'
+        f'<p class="book-time">{time_text}.</p>'
+        '<p class="book-links">'
+        f'<a class="book-download" href="../{NOTEBOOKS_DIR}/{chapter.notebook.name}" download>'
+        f'{download} (.ipynb)</a>{colab}'
+        '</p></div>'
+    )
+
+
+def landing_page(text: str, found: list[Chapter], workshop: bool, config: dict | None = None) -> str:
+    """site/index.md with its markers filled: the edition note, the chapter map, the Colab
+    sentences (only once the repository is published) and the navigation."""
+    config = config or load_config()
+    repository = "https://github.com/{}/{}".format(*github_repo(config)) if colab_enabled(config) else ""
+    replacements = {
+        "<!-- edition -->": (
+            "*This is the **workshop edition**: solutions are hidden, the notebooks to download are "
+            "student notebooks, and the [instructor guide](instructor.md) has the timetable and "
+            "how to prepare the machines.*" if workshop else ""),
+        "<!-- chapter-map -->": chapter_map(found),
+        "<!-- colab-link -->": " and an *Open in Colab* link" if repository else "",
+        "<!-- colab -->": (
+            "**On Colab.** Use the *Open in Colab* link at the top of a chapter. In a first "
+            f"cell, install the book's helpers with `!git clone {repository} book && pip install "
+            "-q -e book`, then `%cd book/chapters`. Colab already has TensorFlow and Keras; the "
+            "data download on first use." if repository else ""),
+        "<!-- toctree -->": toctree(found, workshop),
+    }
+    for marker, replacement in replacements.items():
+        if marker not in text:
+            raise SiteError(f"site/index.md has lost its {marker} marker")
+        text = text.replace(marker, replacement)
+    return text
 
 
 USB_FLAGS = "--from /media/usb/datasets --from /media/usb/models --offline"
@@ -377,15 +657,21 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def write_notebooks(edition: str, found: list[Chapter], outdir: Path) -> None:
-    """Each chapter's downloadable .ipynb: the committed one, or the student one (workshop)."""
+    """Each chapter's downloadable .ipynb: the committed one, or the student one (workshop),
+    which is refused when a cell of it would need a removed solution (solution_dependencies)."""
     folder = outdir / NOTEBOOKS_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    problems = []
     for chapter in found:
         if edition == "workshop":
-            notebook = student_notebook(nbformat.read(chapter.notebook, as_version=4))
-            nbformat.write(notebook, folder / chapter.notebook.name)
+            notebook = nbformat.read(chapter.notebook, as_version=4)
+            problems += solution_dependencies(notebook, f"chapters/{chapter.notebook.name}")
+            nbformat.write(student_notebook(notebook), folder / chapter.notebook.name)
         else:
             shutil.copyfile(chapter.notebook, folder / chapter.notebook.name)
+    if problems:
+        raise SiteError("a student notebook would fail without its removed solutions (move the "
+                        "cell into the solution, or define the name outside it):\n" + "\n".join(problems))
 
 
 def build(edition: str = "full", outdir: Path | None = None, quiet: bool = True) -> Path:
