@@ -3,7 +3,8 @@
     python -m tools.notebooks sync [chapters/01_x.md ...]   # execute, write the .ipynb twins
     python -m tools.notebooks check                         # list pairs that are out of sync
     python -m tools.notebooks list --backend jax            # chapters that run on that backend
-    python -m tools.notebooks backend-pass --backend jax    # run them there, skipping those with
+    python -m tools.notebooks backend-pass --backend jax [chapters/01_x.md ...]
+                                                            # run them there, skipping those with
                                                             #   a current receipt (tools/receipts.py)
 
 The `.md` (MyST, jupytext) is the source a person edits; the `.ipynb` is the
@@ -238,13 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     listing.add_argument("--backend", required=True, choices=["tensorflow", "jax", "torch"])
     backend_run = commands.add_parser("backend-pass", help="run a backend's chapters, with receipts")
     backend_run.add_argument("--backend", required=True, choices=["jax", "torch"])
+    backend_run.add_argument("sources", nargs="*", type=Path,
+                             help="chapter .md files (default: every chapter tested on the backend)")
     backend_run.add_argument("--ignore-receipts", action="store_true",
                              help="run every chapter, even those whose receipt is current")
     backend_run.add_argument("--summary", type=Path, help="also write the counts here as JSON")
     args = parser.parse_args(argv)
 
     if args.command == "backend-pass":
-        passed, failed, skipped = backend_pass(args.backend, use_receipts=not args.ignore_receipts)
+        passed, failed, skipped = backend_pass(args.backend, use_receipts=not args.ignore_receipts,
+                                               sources=[s.resolve() for s in args.sources] or None)
         print(f"{args.backend}: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
         if args.summary:
             args.summary.write_text(json.dumps({"passed": passed, "failed": failed, "skipped": skipped}))
