@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         if seen:
             print(f"{name}: min {min(seen):.4f}, max {max(seen):.4f} over {len(seen)} seeds")
     if args.json:
-        args.json.write_text(json.dumps({"chapter": args.source.name, "rows": rows}, indent=2) + "\n")
-        print(f"Wrote {args.json.relative_to(ROOT) if args.json.resolve().is_relative_to(ROOT) else args.json}")
+        target = args.json.resolve()
+        target.write_text(json.dumps({"chapter": args.source.name, "rows": rows}, indent=2) + "\n")
+        print(f"Wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
     return 0
 
 
