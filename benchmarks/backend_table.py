@@ -1,10 +1,12 @@
-"""Print the README's backend table from the benchmark runs of both backends.
+"""Print the README's backend table from what the repository records of its last runs.
 
-    python benchmarks/run_chapters.py                     # TensorFlow -> benchmarks/results.json
-    python benchmarks/run_chapters.py --backend jax       # JAX -> benchmarks/results_jax.json
-    python benchmarks/backend_table.py                    # Markdown table for README / site
+    python benchmarks/backend_table.py            # Markdown table for README / site
 
-Lists every chapter timed on JAX next to its TensorFlow row.
+TensorFlow rows come from each chapter's executed notebook (`metadata.book_run`, written by
+`book.py sync`: the run whose outputs are committed); JAX rows from the JAX pass's receipts
+(`tests/receipts/jax.json`: the last run that passed there with the chapter's current inputs;
+see tools/receipts.py). A chapter whose JAX receipt is stale is marked, not dropped. To time
+chapters again without the tests: `python3 book.py bench [--backend jax] [chapters/...]`.
 """
 
 from __future__ import annotations
@@ -13,31 +15,37 @@ import json
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools import receipts  # noqa: E402
+from tools.notebooks import chapter_backends, chapter_sources  # noqa: E402
 
 
-def rows(name: str) -> dict[str, dict]:
-    """Chapter stem -> benchmark row, from one results file."""
-    path = RESULTS / name
-    if not path.exists():
-        sys.exit(f"{path} is missing: run benchmarks/run_chapters.py first (see this file's docstring)")
-    return {row["chapter"]: row for row in json.loads(path.read_text())["chapters"]}
+def headline_cell(headline: dict | None) -> str:
+    return f"{headline['label']}: {headline['value']:.3f}" if headline else "-"
 
 
 def main() -> int:
-    tensorflow, jax = rows("results.json"), rows("results_jax.json")
+    jax_receipts = receipts.load(receipts.receipts_path("jax"))
     print("| chapter | backend | wall s (2 CPU cores) | headline |")
     print("|---|---|---|---|")
-    for chapter in sorted(jax):
-        for backend, row in (("TensorFlow", tensorflow.get(chapter)), ("JAX", jax[chapter])):
-            if row is None:
-                continue
-            headline = row["headline"]
-            result = f"{headline['label']}: {headline['value']:.3f}" if headline else "-"
-            print(f"| {chapter} | {backend} | {row['seconds']:.0f} | {result} |")
-    total = {name: sum(r["seconds"] for c, r in table.items() if c in jax)
-             for name, table in (("TensorFlow", tensorflow), ("JAX", jax))}
-    print(f"\nSame chapters, in all: TensorFlow {total['TensorFlow']:.0f} s, JAX {total['JAX']:.0f} s.")
+    totals = {"TensorFlow": 0.0, "JAX": 0.0}
+    for source in chapter_sources():
+        if "jax" not in chapter_backends(source):
+            continue
+        run = json.loads(source.with_suffix(".ipynb").read_text())["metadata"].get("book_run", {})
+        receipt = jax_receipts.get(source.stem)
+        stale = receipts.stale_inputs(receipt, receipts.chapter_inputs(source))
+        print(f"| {source.stem} | TensorFlow | {run.get('seconds', 0):.0f} | "
+              f"{headline_cell(run.get('headline'))} |")
+        if receipt is None:
+            print(f"| {source.stem} | JAX | - | no receipt yet |")
+            continue
+        note = f" (receipt stale: {', '.join(stale)})" if stale else ""
+        print(f"| {source.stem} | JAX | {receipt['seconds']:.0f} | {headline_cell(receipt['headline'])}{note} |")
+        totals["TensorFlow"] += run.get("seconds", 0)
+        totals["JAX"] += receipt["seconds"]
+    print(f"\nSame chapters, in all: TensorFlow {totals['TensorFlow']:.0f} s, JAX {totals['JAX']:.0f} s.")
     return 0
 
 
