@@ -1,9 +1,9 @@
-"""Chapter 06's speed comparison, run long: an eager loop, a tf.function loop, an XLA loop and fit().
+"""Chapter 07's speed comparison, run long: an eager loop, a tf.function loop, an XLA loop and fit().
 
     python benchmarks/loop_vs_fit.py [--epochs 11] [--eager-epochs 4] [--batch-sizes 128 32]
                                      [--json benchmarks/results_loop_vs_fit.json]
 
-The workload is chapter 06's: a Dense(256)-Dropout(0.5)-Dense(8) head trained with Adam on the
+The workload is chapter 07's: a Dense(256)-Dropout(0.5)-Dense(8) head trained with Adam on the
 frozen MobileNet (alpha 0.25, 96 px) feature vectors of the 8,474 training blood cells, from the
 same seed and on the same batches (one seeded, shuffled, endlessly repeated tf.data pipeline read
 through a single iterator, `steps_per_epoch` batches per epoch). For each batch size, each way
@@ -79,7 +79,7 @@ def make_dataset(features, labels, batch_size) -> tf.data.Dataset:
 
 
 def train_by_hand(model, dataset, epochs, steps_per_epoch, compile_step) -> list[float]:
-    """Chapter 06's loop: the seconds of each epoch."""
+    """Chapter 07's loop: the seconds of each epoch."""
     optimizer = keras.optimizers.Adam(learning_rate=1e-3)
     optimizer.build(model.trainable_weights)
     loss_tracker = keras.metrics.Mean(name="loss")
@@ -175,13 +175,13 @@ def xla_dropout_table(data) -> dict:
     """Step milliseconds, graph vs XLA, with and without dropout, for the head and chapter 01's CNN."""
     (images, labels), _ = keras.datasets.fashion_mnist.load_data()
     batches = {
-        "chapter 06 head": (tf.constant(data[0][:128]), tf.constant(data[1][:128])),
+        "chapter 07 head": (tf.constant(data[0][:128]), tf.constant(data[1][:128])),
         "chapter 01 CNN": (tf.constant(images[:128, ..., None].astype("float32") / 255),
                            tf.constant(labels[:128].astype("int64"))),
     }
 
     def build(name, dropout_rate):
-        if name == "chapter 06 head":
+        if name == "chapter 07 head":
             return keras.Sequential([keras.Input(shape=(256,)), layers.Dense(256, activation="relu"),
                                      layers.Dropout(dropout_rate), layers.Dense(8)])
         return keras.Sequential([  # chapter 01's CNN, with logits instead of softmax
@@ -195,7 +195,7 @@ def xla_dropout_table(data) -> dict:
     print(f"\none training step, batch of 128 (ms)\n{'':<18}{'dropout':>8}{'graph':>8}{'XLA':>8}"
           f"{'XLA / graph':>13}")
     for name, (x, y) in batches.items():
-        for dropout_rate in ((0.5, 0.0) if name == "chapter 06 head" else (0.3, 0.0)):
+        for dropout_rate in ((0.5, 0.0) if name == "chapter 07 head" else (0.3, 0.0)):
             row = {}
             for jit_compile in (False, True):
                 keras.utils.set_random_seed(42)

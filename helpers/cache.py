@@ -71,7 +71,7 @@ BOOK_FILES: tuple[BookFile, ...] = tuple(
     for name, digest in _FASHION.items()
 ) + (
     # MobileNet v1, alpha 0.25, ImageNet weights without the classifier
-    # (chapters 03-06): the file keras.applications.MobileNet(alpha=0.25,
+    # (chapters 03-07): the file keras.applications.MobileNet(alpha=0.25,
     # include_top=False) asks for. Keras publishes no hash for it; this is the
     # sha256 of the copy in ../shared/assets (see its MANIFEST.tsv).
     BookFile(
@@ -280,7 +280,7 @@ def ensure_files(group: str) -> None:
         fetch(book_file)
 
 
-# The PBC blood-cell images (chapters 03-06): a fixed subset of the official
+# The PBC blood-cell images (chapters 03-07): a fixed subset of the official
 # archive (Acevedo et al. 2020, Mendeley Data, doi:10.17632/snkd93bnjr.1,
 # CC BY 4.0). For each of the 11 fine classes given by the file-name prefix,
 # the first 1,000 file names in sorted order (PMY has only 592): 10,592 JPEGs
