@@ -5,8 +5,8 @@
 
 Executes the chapter exactly as written (no second copy of its recipe) on a fresh kernel per
 seed, with every `keras.utils.set_random_seed(42)` replaced by the seed, and running on past a
-failing cell. Prints, per seed, the variables named with --report and which checkpoint cells
-failed, then each variable's minimum and maximum. A chapter's accuracy floors are set below
+failing cell (its variants never replace the book's shared models). Prints, per seed, the
+variables named with --report and which checkpoint cells failed, then each variable's minimum and maximum. A chapter's accuracy floors are set below
 the minimum seen here (and the chapter's comment next to the floor says so): a floor inside the
 spread of seeds would fail on another machine whose arithmetic lands on another draw.
 Honours KERAS_BACKEND. Run it alone on the machine; each seed costs one whole chapter.
@@ -22,8 +22,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tools.notebooks import ROOT, execute_chapter  # noqa: E402
-
-_MARK = "SEED-SWEEP:"
 
 
 def failed_cells(notebook) -> list[str]:
@@ -44,17 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", nargs="+", required=True, help="variables to print per seed")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
-    report_code = (
-        "import json as _json\n"
-        f"print({_MARK!r} + _json.dumps({{_name: float(globals()[_name]) "
-        f"for _name in {args.report!r} if _name in globals()}}))"
-    )
     rows = []
     for seed in args.seeds:
         notebook, seconds, _ = execute_chapter(args.source.resolve(), seed=seed, allow_errors=True,
-                                               extra_code=report_code)
-        printed = "".join(out.get("text", "") for out in notebook.cells[-1].outputs)
-        values = json.loads(printed.split(_MARK, 1)[1]) if _MARK in printed else {}
+                                               report=tuple(args.report))
+        values = notebook.metadata["book_run"].get("report", {})
         failures = failed_cells(notebook)
         rows.append({"seed": seed, "seconds": round(seconds, 1), **values, "failed_cells": failures})
         shown = "  ".join(f"{name} {values[name]:.4f}" for name in args.report if name in values)

@@ -81,3 +81,15 @@ def test_a_failing_chapter_fails_and_gets_no_receipt(book: Path, capsys):
     assert backend_pass("jax", sources=[chapter(book)], root=book) == (0, 1, 0)
     assert "01_stand_in: FAILED on jax" in capsys.readouterr().out
     assert not receipts.receipts_path("jax", book).exists()
+
+
+def test_a_chapter_that_loads_a_shared_model_depends_on_the_chapter_that_saves_it(book: Path):
+    maker = book / "chapters" / "00_maker.md"
+    maker.write_text(STAND_IN_CHAPTER.replace("answer = 6 * 7", 'save_book_model(model, "tiny")'))
+    assert "models" not in receipts.chapter_inputs(chapter(book), book)
+    chapter(book).write_text(STAND_IN_CHAPTER.replace("answer = 6 * 7", 'answer = load_book_model("tiny")'))
+    before = receipts.chapter_inputs(chapter(book), book)
+    assert receipts.model_makers(chapter(book)) == ("chapters/00_maker.md",)
+    maker.write_text(maker.read_text() + "\nA new paragraph.\n")
+    assert receipts.stale_inputs({"inputs": before}, receipts.chapter_inputs(chapter(book), book)) \
+        == ["models"]

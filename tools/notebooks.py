@@ -2,7 +2,6 @@
 
     python -m tools.notebooks sync [chapters/01_x.md ...]   # execute, write the .ipynb twins
     python -m tools.notebooks check                         # list pairs that are out of sync
-    python -m tools.notebooks list --backend jax            # chapters that run on that backend
     python -m tools.notebooks backend-pass --backend jax [chapters/01_x.md ...]
                                                             # run them there, skipping those with
                                                             #   a current receipt (tools/receipts.py)
@@ -32,11 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
 IPYTHON_DIR = ROOT / "tools" / "ipython"
 SYNC_COMMAND = "python book.py sync"
-# Seconds a cell may run, per backend (the same limits as pyproject's nbval option and
-# book.py's JAX pass). On TensorFlow a chapter's slowest cell trains for about 90 s; on
-# JAX, XLA:CPU's depthwise convolutions make chapter 04's fine-tuning cell take over 10 min.
+# Seconds a cell may run, per backend (TensorFlow's is also pyproject's nbval option; the JAX
+# pass runs through execute_chapter). On TensorFlow a chapter's slowest cell trains for about
+# 90 s; on JAX, XLA:CPU's depthwise convolutions make chapter 04's fine-tuning cell take over 10 min.
 CELL_TIMEOUT = {"tensorflow": 600, "jax": 1800}
-_HEADLINE_MARK = "BOOK-HEADLINE:"
+_PROBE_MARK = "BOOK-PROBE:"
 
 
 def chapter_sources() -> list[Path]:
@@ -63,38 +62,44 @@ def kernel_environment() -> dict[str, str]:
     return env
 
 
-def _headline_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
-    """A cell that prints the chapter's headline result, from its front matter."""
-    headline = notebook.metadata.get("book", {}).get("headline")
-    if not headline:
-        return None
+def _probe_cell(variables: list[str]) -> nbformat.NotebookNode:
+    """A last cell that prints the float value of each of `variables` that the chapter defined."""
     code = (
         "import json as _json\n"
-        f"print({_HEADLINE_MARK!r} + _json.dumps({{'label': {headline['label']!r}, "
-        f"'value': round(float({headline['variable']}), 4)}}))"
+        f"print({_PROBE_MARK!r} + _json.dumps({{_name: float(globals()[_name]) "
+        f"for _name in {variables!r} if _name in globals()}}))"
     )
     return nbformat.v4.new_code_cell(code)
 
 
 def execute_chapter(source: Path, *, seed: int | None = None, allow_errors: bool = False,
-                    extra_code: str = "") -> tuple[nbformat.NotebookNode, float, dict | None]:
+                    extra_code: str = "", report: tuple[str, ...] = ()) -> tuple[nbformat.NotebookNode, float, dict | None]:
     """Run the chapter `source` (.md) on a fresh kernel; return (notebook, wall seconds, headline).
 
-    `seed` replaces the chapter's seed (every `keras.utils.set_random_seed(42)`) for a seed sweep;
+    `seed` replaces the chapter's seed (every `keras.utils.set_random_seed(42)`) for a seed sweep,
+    and keeps the run from replacing the book's shared models (helpers/book_models.py);
     `allow_errors` runs on past a failing cell (its error stays in that cell's outputs);
-    `extra_code` is run as one more cell at the end (its outputs are the notebook's last cell).
+    `extra_code` is run as one more cell at the end (its outputs are the notebook's last cell);
+    `report` names variables whose values at the end go to the notebook's metadata
+    (`book_run.report`), beside the headline variable from the front matter.
     """
     notebook = jupytext.read(source)
+    environment = kernel_environment()
     if seed is not None:
+        from helpers.book_models import SAVE_VARIABLE  # here: importing it imports Keras
+
+        environment[SAVE_VARIABLE] = "off"
         for cell in notebook.cells:
             if cell.cell_type == "code":
                 cell.source = cell.source.replace("set_random_seed(42)", f"set_random_seed({seed})")
     if extra_code:
         notebook.cells.append(nbformat.v4.new_code_cell(extra_code))
-    probe = _headline_cell(notebook)
-    if probe is not None:
-        notebook.cells.append(probe)
-    os.environ.update(kernel_environment())  # the kernel inherits this process's environment
+    headline = notebook.metadata.get("book", {}).get("headline")
+    probed = list(report) + ([headline["variable"]] if headline else [])
+    if probed:
+        notebook.cells.append(_probe_cell(probed))
+    previous = dict(os.environ)
+    os.environ.update(environment)  # the kernel inherits this process's environment
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT.get(os.environ.get("KERAS_BACKEND", "tensorflow"), CELL_TIMEOUT["tensorflow"]),
@@ -103,17 +108,26 @@ def execute_chapter(source: Path, *, seed: int | None = None, allow_errors: bool
         allow_errors=allow_errors,
     )
     start = time.perf_counter()
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        for name in environment.keys() - previous.keys():
+            del os.environ[name]
     seconds = time.perf_counter() - start
-    headline = None
-    if probe is not None:
+    values = {}
+    if probed:
         printed = "".join(out.get("text", "") for out in notebook.cells.pop().outputs)
-        if _HEADLINE_MARK in printed:  # absent only when allow_errors let a failure through
-            headline = json.loads(printed.split(_HEADLINE_MARK, 1)[1])
+        if _PROBE_MARK in printed:  # absent only when allow_errors let a failure through
+            values = json.loads(printed.split(_PROBE_MARK, 1)[1])
+    result = None
+    if headline and headline["variable"] in values:
+        result = {"label": headline["label"], "value": round(values[headline["variable"]], 4)}
     # What this run measured, kept in the .ipynb so that `book.py build` can report a chapter
     # it reuses (in sync, not re-executed). pair_problem compares cells only, not this.
-    notebook.metadata["book_run"] = {"seconds": round(seconds, 1), "headline": headline}
-    return notebook, seconds, headline
+    notebook.metadata["book_run"] = {"seconds": round(seconds, 1), "headline": result}
+    if report:
+        notebook.metadata["book_run"]["report"] = {name: values[name] for name in report if name in values}
+    return notebook, seconds, result
 
 
 def headline_text(headline: dict | None) -> str:
@@ -235,8 +249,6 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("sync", help="execute chapters and write their .ipynb twins")
     sync.add_argument("sources", nargs="*", type=Path, help="chapter .md files (default: all)")
     commands.add_parser("check", help="report pairs that are out of sync")
-    listing = commands.add_parser("list", help="print the .ipynb of chapters that run on a backend")
-    listing.add_argument("--backend", required=True, choices=["tensorflow", "jax", "torch"])
     backend_run = commands.add_parser("backend-pass", help="run a backend's chapters, with receipts")
     backend_run.add_argument("--backend", required=True, choices=["jax", "torch"])
     backend_run.add_argument("sources", nargs="*", type=Path,
@@ -253,12 +265,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.summary:
             args.summary.write_text(json.dumps({"passed": passed, "failed": failed, "skipped": skipped}))
         return 1 if failed else 0
-
-    if args.command == "list":
-        for source in chapter_sources():
-            if args.backend in chapter_backends(source):
-                print(source.with_suffix(".ipynb").relative_to(ROOT))
-        return 0
 
     if args.command == "check":
         problems = [p for p in map(pair_problem, chapter_sources()) if p]

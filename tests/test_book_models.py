@@ -1,0 +1,170 @@
+"""The book's shared models: saved with a note by their chapter, loaded by name, made again when stale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import book_models
+from helpers.book_models import BookModel, BookModelError, load_book_model, save_book_model
+
+# Each stand-in chapter runs on a fresh kernel, which knows nothing of this test's monkeypatching:
+# its first cell points the helper at the stand-in book (the kernel's working folder is the chapter's).
+POINT_AT_STAND_IN = """\
+from pathlib import Path
+from helpers import book_models
+book_models.CHAPTERS = Path.cwd()
+book_models.BOOK_MODELS = {"tiny": book_models.BookModel("01_maker", "a tiny Dense model")}"""
+
+MAKER_CHAPTER = """---
+jupytext:
+  text_representation: {{extension: .md, format_name: myst}}
+kernelspec: {{display_name: Python 3, language: python, name: python3}}
+---
+
+# A stand-in for the chapter that trains the model
+
+```{{code-cell}} ipython3
+{point}
+```
+
+```{{code-cell}} ipython3
+import keras
+keras.utils.set_random_seed(0)
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+```
+
+```{{code-cell}} ipython3
+{save}
+```
+"""
+
+READER_CHAPTER = """---
+jupytext:
+  text_representation: {{extension: .md, format_name: myst}}
+kernelspec: {{display_name: Python 3, language: python, name: python3}}
+---
+
+# A stand-in for a later chapter, opened first
+
+```{{code-cell}} ipython3
+{point}
+```
+
+```{{code-cell}} ipython3
+model = book_models.load_book_model("tiny")
+assert model.get_layer("dense").kernel.shape == (3, 2)
+```
+"""
+
+
+def maker_chapter(save: str = 'book_models.save_book_model(model, "tiny")') -> str:
+    """The stand-in maker chapter's text, ending with `save`."""
+    return MAKER_CHAPTER.format(point=POINT_AT_STAND_IN, save=save)
+
+
+@pytest.fixture
+def stand_in_book(tmp_path: Path, keras_home: Path, monkeypatch) -> Path:
+    """A chapters folder whose chapter 01 makes the book model "tiny"; an empty Keras cache."""
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    (chapters / "01_maker.md").write_text(maker_chapter())
+    monkeypatch.setattr(book_models, "CHAPTERS", chapters)
+    monkeypatch.setattr(book_models, "BOOK_MODELS", {"tiny": BookModel("01_maker", "a tiny Dense model")})
+    monkeypatch.delenv(book_models.SAVE_VARIABLE, raising=False)
+    return chapters
+
+
+def tiny_model() -> keras.Model:
+    """A model like the stand-in chapter's, made in this process."""
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+
+
+def test_a_saved_model_loads_by_name_with_a_note_of_what_made_it(stand_in_book):
+    model = tiny_model()
+    path = save_book_model(model, "tiny")
+    note = json.loads(path.with_suffix(".json").read_text())
+    assert path == book_models.models_dir() / "tiny.keras"
+    assert note["chapter"] == "01_maker.md"
+    assert note["chapter_fingerprint"] == book_models.chapter_fingerprint(stand_in_book / "01_maker.md")
+    assert note["sha256"] == book_models.file_sha256(path)
+    loaded = load_book_model("tiny", make=False)
+    inputs = np.ones((4, 3), "float32")
+    np.testing.assert_array_equal(loaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0))
+
+
+def test_unknown_names_are_refused_with_the_known_ones():
+    with pytest.raises(KeyError, match="blood_cells_8"):
+        load_book_model("blood_cells_9")
+
+
+def test_the_registered_models_name_real_chapters():
+    for name in book_models.BOOK_MODELS:
+        assert book_models.chapter_source(name).exists()
+
+
+def test_a_reader_who_opens_a_later_chapter_first_gets_the_model_made(stand_in_book):
+    """The later chapter runs in a kernel (as in Jupyter); loading makes the model by running the maker."""
+    reader = stand_in_book / "02_reader.md"
+    reader.write_text(READER_CHAPTER.format(point=POINT_AT_STAND_IN))
+    book_models.run_chapter(reader)
+    assert book_models.why_not_current("tiny") is None
+
+
+def test_a_missing_model_is_made_by_running_its_chapter_saying_so(stand_in_book, capsys):
+    model = load_book_model("tiny")
+    printed = capsys.readouterr().out
+    assert "tiny: it is not in the Keras cache" in printed
+    assert "Making it by running 01_maker.md" in printed
+    assert "3/3" in printed  # the progress bar went over the chapter's three code cells
+    assert "made in" in printed
+    assert model.get_layer("dense").kernel.shape == (3, 2)
+
+
+def test_a_code_change_in_the_chapter_makes_the_model_stale_and_prose_does_not(stand_in_book):
+    source = stand_in_book / "01_maker.md"
+    save_book_model(tiny_model(), "tiny")
+    source.write_text(source.read_text().replace("# A stand-in", "# A reworded stand-in"))
+    assert book_models.why_not_current("tiny") is None
+    source.write_text(source.read_text().replace("set_random_seed(0)", "set_random_seed(1)"))
+    assert "made by another version of 01_maker.md" in book_models.why_not_current("tiny")
+
+
+def test_a_damaged_file_is_detected_never_loaded(stand_in_book):
+    path = save_book_model(tiny_model(), "tiny")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(BookModelError, match="damaged"):
+        load_book_model("tiny", make=False)
+    load_book_model("tiny")  # made again by the chapter
+    assert book_models.why_not_current("tiny") is None
+
+
+def test_a_missing_note_is_not_trusted(stand_in_book):
+    path = save_book_model(tiny_model(), "tiny")
+    path.with_suffix(".json").unlink()
+    assert "has no note beside it" in book_models.why_not_current("tiny")
+
+
+def test_a_chapter_that_no_longer_saves_the_model_is_a_clear_error(stand_in_book):
+    (stand_in_book / "01_maker.md").write_text(maker_chapter(save="pass"))
+    with pytest.raises(BookModelError, match="still unusable.*save_book_model"):
+        load_book_model("tiny")
+
+
+def test_a_failing_chapter_says_which_cell(stand_in_book):
+    (stand_in_book / "01_maker.md").write_text(maker_chapter(save="1 / 0"))
+    with pytest.raises(BookModelError, match="01_maker.md failed in its code cell 3 of 3"):
+        load_book_model("tiny")
+
+
+def test_runs_that_change_a_chapter_do_not_replace_its_model(stand_in_book, monkeypatch, capsys):
+    monkeypatch.setenv(book_models.SAVE_VARIABLE, "off")
+    assert save_book_model(tiny_model(), "tiny") is None
+    assert "not saved" in capsys.readouterr().out
+    assert not book_models.model_path("tiny").exists()
