@@ -26,6 +26,18 @@ FINE_11 = {  # file-name prefix -> class name
     "LY": "lymphocyte", "MO": "monocyte",
     "BNE": "band neutrophil", "SNE": "segmented neutrophil", "PLATELET": "platelet",
 }
+# Images per fine class in the whole PBC dataset, 17,092 images (Acevedo et al., Data in Brief 30,
+# 2020: its Table 1 gives the eight folder totals), split inside ig and neutrophil by file-name
+# prefix, counted from the dataset's file list (../shared/assets/pbc_full_counts.tsv, whose origin
+# MANIFEST.tsv names; tests/test_data.py checks the two agree). 151 ig and 50 neutrophil images
+# carry no finer prefix and are left out. The book's subset is balanced; these are not.
+PBC_FULL_COUNTS = {
+    "basophil": 1218, "eosinophil": 3117, "erythroblast": 1551,
+    "promyelocyte": 592, "myelocyte": 1137, "metamyelocyte": 1015,
+    "lymphocyte": 1214, "monocyte": 1420,
+    "band neutrophil": 1633, "segmented neutrophil": 1646, "platelet": 2348,
+}
+PBC_FULL_UNLABELLED = {"ig": 151, "neutrophil": 50}  # images without a fine-class prefix
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)  # train, validation, test
 SPLIT_SEED = 2020
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,20 @@ def test_the_hash_list_in_the_repository_is_the_published_one():
     digest = hashlib.sha256(cache.PBC_HASH_LIST.read_bytes()).hexdigest()
     assert digest == "b9ae60978b02133c7b9ca904ef6448e1a9f8188cc1e46ad5a3ae50187ddcde78"
     assert len(cache.pbc_subset_hashes()) == 10_592
+
+
+PBC_COUNTS_TABLE = Path(__file__).resolve().parent.parent.parent / "shared" / "assets" / "pbc_full_counts.tsv"
+PBC_COUNTS_SHA256 = "97eb5de2328c486abe98e96e5af6865380ba5c8af1625de9d4919774bef66c7f"  # MANIFEST.tsv
+
+
+def test_the_full_dataset_counts_are_the_published_ones():
+    if not PBC_COUNTS_TABLE.exists():
+        pytest.skip(f"the counted file list {PBC_COUNTS_TABLE} is not beside this checkout")
+    assert hashlib.sha256(PBC_COUNTS_TABLE.read_bytes()).hexdigest() == PBC_COUNTS_SHA256
+    rows = [line.split("\t") for line in PBC_COUNTS_TABLE.read_text().splitlines()[1:]]
+    labelled = {fine: int(images) for group, prefix, fine, images in rows if fine != "(no fine label)"}
+    unlabelled = {group: int(images) for group, prefix, fine, images in rows if fine == "(no fine label)"}
+    assert data.PBC_FULL_COUNTS == labelled
+    assert data.PBC_FULL_UNLABELLED == unlabelled
+    assert sum(labelled.values()) + sum(unlabelled.values()) == 17092  # Acevedo et al. 2020, Table 1
+    assert set(data.PBC_FULL_COUNTS) == set(data.FINE_11.values())
