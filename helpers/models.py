@@ -36,4 +36,6 @@ def replace_head(model: keras.Model, num_classes: int, name: str | None = None) 
             f"end the model's body with a pooling or Flatten layer before its head."
         )
     outputs = keras.layers.Dense(num_classes, activation="softmax", name=f"head_{num_classes}")(features)
-    return keras.Model(model.inputs, outputs, name=name)
+    # A single input stays a tensor: a one-element list would make the model expect a list.
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, outputs, name=name)

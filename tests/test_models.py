@@ -1,5 +1,7 @@
 """helpers.models: replace_head keeps the body, swaps the head, and rejects what it cannot do."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -38,6 +40,16 @@ def test_new_model_outputs_probabilities_computed_from_the_shared_features():
     probabilities = new_model.predict(np.ones((2, 4), dtype="float32"), verbose=0)
 
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_a_single_input_model_keeps_a_single_input_so_arrays_are_taken_as_they_are():
+    """Built from `model.inputs` (a list), the new model would expect a list and warn on JAX."""
+    new_model = replace_head(tiny_classifier(), 5)
+
+    assert not isinstance(new_model.input, (list, tuple))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras's "structure of `inputs` doesn't match" warning
+        new_model(np.ones((2, 4), dtype="float32"))
 
 
 def test_works_on_a_sequential_model_and_takes_a_name():
