@@ -73,11 +73,13 @@ def _probe_cell(variables: list[str]) -> nbformat.NotebookNode:
 
 
 def execute_chapter(source: Path, *, seed: int | None = None, allow_errors: bool = False,
-                    extra_code: str = "", report: tuple[str, ...] = ()) -> tuple[nbformat.NotebookNode, float, dict | None]:
+                    extra_code: str = "", report: tuple[str, ...] = (),
+                    keep_models: bool = False) -> tuple[nbformat.NotebookNode, float, dict | None]:
     """Run the chapter `source` (.md) on a fresh kernel; return (notebook, wall seconds, headline).
 
     `seed` replaces the chapter's seed (every `keras.utils.set_random_seed(42)`) for a seed sweep,
-    and keeps the run from replacing the book's shared models (helpers/book_models.py);
+    and keeps the run from replacing the book's shared models (helpers/book_models.py) unless
+    `keep_models` (for a sweep whose $KERAS_HOME is a scratch copy of the cache);
     `allow_errors` runs on past a failing cell (its error stays in that cell's outputs);
     `extra_code` is run as one more cell at the end (its outputs are the notebook's last cell);
     `report` names variables whose values at the end go to the notebook's metadata
@@ -85,10 +87,11 @@ def execute_chapter(source: Path, *, seed: int | None = None, allow_errors: bool
     """
     notebook = jupytext.read(source)
     environment = kernel_environment()
-    if seed is not None:
+    if seed is not None and not keep_models:
         from helpers.book_models import SAVE_VARIABLE  # here: importing it imports Keras
 
         environment[SAVE_VARIABLE] = "off"
+    if seed is not None:
         for cell in notebook.cells:
             if cell.cell_type == "code":
                 cell.source = cell.source.replace("set_random_seed(42)", f"set_random_seed({seed})")
