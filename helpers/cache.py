@@ -4,17 +4,23 @@ Chapters load data and weights with the standard Keras calls
 (`keras.datasets.fashion_mnist.load_data()`, ...), which look in the Keras cache
 (`$KERAS_HOME`, default `~/.keras`) before they download. This module knows
 every file those calls need: its place in the cache, its origin and its
-sha256. `python -m helpers.prefetch` uses it to fill the cache from local
-folders or by download; chapters call `ensure_files` in their setup cell.
+sha256 (BOOK_FILES: Fashion-MNIST, the MobileNet weights). It also knows the
+book's image sets (IMAGE_SETS: the PBC subset in datasets/pbc_subset, the BCCD
+white-cell crops in datasets/bccd_wbc): folders of JPEGs copied out of a local
+folder or a downloaded archive, each image checked against a sha256 list
+committed beside this module (pbc_subset.sha256, bccd_wbc.sha256).
+`python -m helpers.prefetch` uses it to fill the cache from local folders or by
+download; chapters call `ensure_files` in their setup cell.
 
 Downloads come from each file's official origin, or, when the environment
 variable BOOK_MIRROR_URL is set (e.g. `http://192.168.1.10:8000/`), from that
 mirror instead: every file at its path in the Keras cache under the URL
 (`datasets/fashion-mnist/train-images-idx3-ubyte.gz`,
-`models/mobilenet_2_5_224_tf_no_top.h5`, `datasets/PBC_dataset_normal_DIB.zip`),
-which is what `python -m http.server` serves from a `~/.keras` that an online
-prefetch filled. A mirror changes where bytes come from, never what is
-accepted: every file is still checked against the sha256 listed here.
+`models/mobilenet_2_5_224_tf_no_top.h5`, `datasets/PBC_dataset_normal_DIB.zip`,
+`datasets/BCCD-7751031e0b41bcfdff998cbc4c698a445a60b49e.zip`), which is what
+`python -m http.server` serves from a `~/.keras` that an online prefetch
+filled. A mirror changes where bytes come from, never what is accepted: every
+file is still checked against the sha256 listed here.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import tempfile
 import urllib.parse
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,68 +287,131 @@ def ensure_files(group: str) -> None:
         fetch(book_file)
 
 
+# Image sets: folders of images in the Keras cache, each file listed with its
+# sha256 in a list committed beside this module (the images never are). They
+# come from a --from folder or from an archive downloaded with Keras. The archive
+# itself is not hashed, only the images copied out of it: a repackaged archive
+# holding the same images is accepted.
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """A folder of images in the Keras cache, every file verified against a committed sha256 list."""
+
+    group: str  # what a reader asks prefetch for, e.g. "pbc"
+    label: str  # what messages call its images, e.g. "PBC"
+    cache_subdir: str  # folder under $KERAS_HOME, e.g. "datasets/pbc_subset"
+    hash_list: Path  # lines "<sha256>  <folder>/<file>.jpg"
+    archive_name: str  # the downloaded archive's name in datasets/ (and on a mirror)
+    archive_origin: str  # where the archive is downloaded from
+    roots: tuple[str, ...]  # where the class folders may be, under a --from folder or the extraction ("." itself)
+    marker: str  # a class folder: a root holds it
+
+    @property
+    def extracted_name(self) -> str:
+        """The folder in datasets/ the archive is extracted to, named as keras.utils.get_file(extract=True) would."""
+        return self.archive_name.split(".")[0] + "_extracted"
+
+
 # The PBC blood-cell images (chapters 03-07): a fixed subset of the official
 # archive (Acevedo et al. 2020, Mendeley Data, doi:10.17632/snkd93bnjr.1,
 # CC BY 4.0). For each of the 11 fine classes given by the file-name prefix,
 # the first 1,000 file names in sorted order (PMY has only 592): 10,592 JPEGs
 # in their original folders, each listed with its sha256 in pbc_subset.sha256.
-PBC_SUBSET_SUBDIR = "datasets/pbc_subset"
-PBC_ARCHIVE_NAME = "PBC_dataset_normal_DIB.zip"
-PBC_ARCHIVE_ORIGIN = (
-    "https://data.mendeley.com/public-files/datasets/snkd93bnjr/files/"
-    "2fc38728-2ae7-4a62-a857-032af82334c3/file_downloaded"
+PBC = ImageSet(
+    group="pbc",
+    label="PBC",
+    cache_subdir="datasets/pbc_subset",
+    hash_list=Path(__file__).with_name("pbc_subset.sha256"),
+    archive_name="PBC_dataset_normal_DIB.zip",
+    archive_origin="https://data.mendeley.com/public-files/datasets/snkd93bnjr/files/"
+    "2fc38728-2ae7-4a62-a857-032af82334c3/file_downloaded",
+    roots=("pbc_subset", ".", "PBC_dataset_normal_DIB"),
+    marker="basophil",
 )
-PBC_EXTRACTED_NAME = "PBC_dataset_normal_DIB_extracted"  # the folder keras.utils.get_file(extract=True) uses
-PBC_HASH_LIST = Path(__file__).with_name("pbc_subset.sha256")
+
+# White-cell crops from another lab (chapter 05): the BCCD dataset
+# (Shenggan/BCCD_Dataset, MIT licence: 640x480 smears of another lab than
+# PBC's), each white cell cropped by ParthaPratimBanik's published script (MIT) and
+# labelled from Mooney's labels.csv, as organised in the repository
+# apple2373/BCCD at commit BCCD_COMMIT: its folder BCCD_cropped/, 351 JPEGs in
+# five class folders, each listed with its sha256 in bccd_wbc.sha256. The
+# archive is GitHub's, which is not byte-stable: only the listed crops are
+# copied out of it, each verified.
+BCCD_COMMIT = "7751031e0b41bcfdff998cbc4c698a445a60b49e"
+BCCD = ImageSet(
+    group="bccd",
+    label="BCCD white-cell",
+    cache_subdir="datasets/bccd_wbc",
+    hash_list=Path(__file__).with_name("bccd_wbc.sha256"),
+    archive_name=f"BCCD-{BCCD_COMMIT}.zip",
+    archive_origin=f"https://github.com/apple2373/BCCD/archive/{BCCD_COMMIT}.zip",
+    roots=("bccd_wbc", ".", "BCCD_cropped", f"BCCD-{BCCD_COMMIT}/BCCD_cropped"),
+    marker="Neutrophil",
+)
+
+IMAGE_SETS: tuple[ImageSet, ...] = (PBC, BCCD)
 
 
-def pbc_subset_hashes() -> dict[str, str]:
-    """Relative path ("ig/MY_1234.jpg") -> sha256 of every image in the book's subset."""
-    pairs = (line.split(maxsplit=1) for line in PBC_HASH_LIST.read_text().splitlines() if line.strip())
+def image_set_hashes(image_set: ImageSet) -> dict[str, str]:
+    """Relative path ("ig/MY_1234.jpg") -> sha256 of every image in `image_set`."""
+    lines = image_set.hash_list.read_text().splitlines()
+    pairs = (line.split(maxsplit=1) for line in lines if line.strip())
     return {path.strip(): digest for digest, path in pairs}
 
 
+def image_set_dir(image_set: ImageSet) -> Path:
+    """The folder in the Keras cache that holds `image_set`, one subfolder per class."""
+    return keras_home() / image_set.cache_subdir
+
+
 def pbc_subset_dir() -> Path:
-    """The folder in the Keras cache that holds the subset, one subfolder per group."""
-    return keras_home() / PBC_SUBSET_SUBDIR
+    """The folder in the Keras cache that holds the PBC subset, one subfolder per group."""
+    return image_set_dir(PBC)
 
 
-def _check_image(expected: str):
+def archive_url(image_set: ImageSet) -> str:
+    """Where `image_set`'s archive is downloaded from (its origin unless `$BOOK_MIRROR_URL` is set)."""
+    return download_url(image_set.archive_origin, f"datasets/{image_set.archive_name}")
+
+
+def _fix(image_set: ImageSet) -> str:
+    """The sentence that says how to get `image_set` into the cache."""
+    return (f"Fix: `{PREFETCH_COMMAND}` online, or `{PREFETCH_COMMAND} --from FOLDER` with a folder "
+            f"holding {Path(image_set.cache_subdir).name}/ (e.g. ../shared/assets).")
+
+
+def _check_image(image_set: ImageSet, expected: str) -> Callable[[Path], None]:
+    """A check that raises ChecksumError unless a file has the sha256 `expected`."""
     def check(path: Path) -> None:
         actual = content_sha256(path)
         if actual != expected:
             raise ChecksumError(
-                f"{path} is corrupt or not the PBC image the book uses: sha256 {actual}, "
-                f"expected {expected}. Fix: `{PREFETCH_COMMAND} --from FOLDER` with a good "
-                f"copy of the subset, or `{PREFETCH_COMMAND}` online."
+                f"{path} is corrupt or not the {image_set.label} image the book uses: sha256 {actual}, "
+                f"expected {expected}. {_fix(image_set)}"
             )
     return check
 
 
-def pbc_archive_url() -> str:
-    """Where the PBC archive is downloaded from (the official origin unless `$BOOK_MIRROR_URL` is set)."""
-    return download_url(PBC_ARCHIVE_ORIGIN, f"datasets/{PBC_ARCHIVE_NAME}")
-
-
-def _remove_pbc_archive() -> None:
+def _remove_archive(image_set: ImageSet) -> None:
     """Delete the downloaded archive and its extraction, so that the next run downloads it again."""
     datasets = keras_home() / "datasets"
-    (datasets / PBC_ARCHIVE_NAME).unlink(missing_ok=True)
-    shutil.rmtree(datasets / PBC_EXTRACTED_NAME, ignore_errors=True)
+    (datasets / image_set.archive_name).unlink(missing_ok=True)
+    shutil.rmtree(datasets / image_set.extracted_name, ignore_errors=True)
 
 
-def _download_pbc_archive() -> Path:
-    """Download the official PBC archive with Keras, check and extract it; return the extracted folder.
+def _download_archive(image_set: ImageSet) -> Path:
+    """Download `image_set`'s archive with Keras, check and extract it; return the extracted folder.
 
     An archive that is not a complete zip (a cut-off or damaged download) is
     deleted and refused with ChecksumError: Keras would reuse it next time.
     """
     import keras  # imported here: only a download needs it
 
-    url = pbc_archive_url()
-    archive = Path(keras.utils.get_file(PBC_ARCHIVE_NAME, origin=url, cache_subdir="datasets",
+    url = archive_url(image_set)
+    archive = Path(keras.utils.get_file(image_set.archive_name, origin=url, cache_subdir="datasets",
                                         cache_dir=_keras_cache_dir()))
-    extracted = archive.with_name(PBC_EXTRACTED_NAME)
+    extracted = archive.with_name(image_set.extracted_name)
     try:
         with zipfile.ZipFile(archive) as opened:
             damaged = opened.testzip()  # reads every member and checks its CRC-32
@@ -349,22 +419,41 @@ def _download_pbc_archive() -> Path:
                 raise zipfile.BadZipFile(f"member {damaged} fails its CRC-32 check")
             opened.extractall(extracted)  # zipfile never writes outside `extracted`
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-        _remove_pbc_archive()
+        _remove_archive(image_set)
         raise ChecksumError(
             f"{archive} is not a complete zip archive ({error}): the download from {url} "
-            f"was cut off or altered, and has been deleted. Fix: run `{PREFETCH_COMMAND}` again, "
-            f"or `{PREFETCH_COMMAND} --from FOLDER` with a folder holding pbc_subset/."
+            f"was cut off or altered, and has been deleted. {_fix(image_set)}"
         ) from error
     return extracted
 
 
-def _pbc_roots(folder: Path) -> list[Path]:
-    """Folders under `folder` that may hold the group subfolders."""
-    roots = [folder / "pbc_subset", folder, folder / "PBC_dataset_normal_DIB"]
-    return [root for root in roots if (root / "basophil").is_dir()]
+def _candidate_roots(image_set: ImageSet, folder: Path) -> list[Path]:
+    """The folders under `folder` where `image_set`'s class folders may be."""
+    return [folder / root for root in image_set.roots]
 
 
-def _copy_pbc_images(missing: dict[str, str], roots: list[Path], target: Path) -> set[str]:
+def _roots(image_set: ImageSet, folder: Path) -> list[Path]:
+    """The folders under `folder` that hold `image_set`'s class folders (recognised by its marker)."""
+    return [root for root in _candidate_roots(image_set, folder) if (root / image_set.marker).is_dir()]
+
+
+def _where_looked(image_set: ImageSet, folders: list[Path], sources: list[Path]) -> str:
+    """Where images were looked for: the roots found, or the places that held none."""
+    if sources:
+        return f"looked in {', '.join(str(s) for s in sources)}"
+    candidates = [str(root) for folder in folders for root in _candidate_roots(image_set, folder)]
+    if candidates:
+        return f"no folder holds them (none of {', '.join(candidates)} has a {image_set.marker}/ subfolder)"
+    return "no --from folder was given"
+
+
+def _missing(image_set: ImageSet, missing: dict[str, str], total: int) -> str:
+    """How many of `image_set`'s images are missing from the cache, with one example."""
+    return (f"{len(missing)} of the {total:,} {image_set.label} images are missing from "
+            f"{image_set_dir(image_set)} (e.g. {next(iter(missing))})")
+
+
+def _copy_images(image_set: ImageSet, missing: dict[str, str], roots: list[Path], target: Path) -> set[str]:
     """Copy each missing image found under `roots` into `target`, verified; drop it from `missing`.
 
     All or nothing: every image found is verified before any is copied, so a
@@ -374,22 +463,23 @@ def _copy_pbc_images(missing: dict[str, str], roots: list[Path], target: Path) -
     for relative, digest in missing.items():
         root = next((root for root in roots if (root / relative).is_file()), None)
         if root is not None:
-            _check_image(digest)(root / relative)
+            _check_image(image_set, digest)(root / relative)
             found[relative] = root
     for relative, root in found.items():
-        _copy_verified(root / relative, target / relative, _check_image(missing.pop(relative)))
+        _copy_verified(root / relative, target / relative, _check_image(image_set, missing.pop(relative)))
     return {str(root) for root in found.values()}
 
 
-def fetch_pbc_subset(folders: list[Path] = (), download: bool = True) -> str:
-    """Make the Keras cache hold every image of the subset, each verified by sha256; say how.
+def fetch_image_set(image_set: ImageSet, folders: list[Path] = (), download: bool = True) -> str:
+    """Make the Keras cache hold every image of `image_set`, each verified by sha256; say how.
 
     A corrupt cached image is replaced. Local folders are searched before the
-    official archive is downloaded. Raises ChecksumError or FileNotFoundError
-    naming the images and the fix.
+    archive is downloaded. Raises ChecksumError or FileNotFoundError naming the
+    images, where they were looked for and the fix.
     """
-    expected = pbc_subset_hashes()
-    target = pbc_subset_dir()
+    folders = [Path(f) for f in folders]
+    expected = image_set_hashes(image_set)
+    target = image_set_dir(image_set)
     missing = {}
     for relative, digest in expected.items():
         path = target / relative
@@ -398,35 +488,35 @@ def fetch_pbc_subset(folders: list[Path] = (), download: bool = True) -> str:
             missing[relative] = digest
     if not missing:
         return "cached"
-    sources = [root for folder in folders for root in _pbc_roots(Path(folder))]
-    copied_from = _copy_pbc_images(missing, sources, target)
+    sources = [root for folder in folders for root in _roots(image_set, folder)]
+    copied_from = _copy_images(image_set, missing, sources, target)
     if missing and download:
-        url = pbc_archive_url()  # a malformed $BOOK_MIRROR_URL raises ValueError here, naming it
+        url = archive_url(image_set)  # a malformed $BOOK_MIRROR_URL raises ValueError here, naming it
         try:
-            archive_roots = _pbc_roots(_download_pbc_archive())
+            archive_roots = _roots(image_set, _download_archive(image_set))
         except ChecksumError:
             raise  # not a complete zip: already deleted, and the message says so
         except Exception as error:  # Keras wraps network errors in plain Exception
             raise FileNotFoundError(
-                f"{len(missing)} of the {len(expected)} PBC images are missing from {target} "
-                f"(e.g. {next(iter(missing))}), no --from folder holds them (looked in "
-                f"{[str(s) for s in sources] or [str(f) for f in folders] or 'no folder'}), and "
-                f"downloading {url} failed ({error}). Fix: `{PREFETCH_COMMAND}` "
-                f"online, or `{PREFETCH_COMMAND} --from FOLDER` with a folder holding pbc_subset/."
+                f"{_missing(image_set, missing, len(expected))}, {_where_looked(image_set, folders, sources)}, "
+                f"and downloading {url} "
+                f"failed ({error}). {_fix(image_set)}"
             ) from error
         sources += archive_roots
         try:
-            copied_from |= _copy_pbc_images(missing, archive_roots, target)
+            copied_from |= _copy_images(image_set, missing, archive_roots, target)
         except ChecksumError as error:
-            _remove_pbc_archive()  # an altered archive must not be reused by the next run
+            _remove_archive(image_set)  # an altered archive must not be reused by the next run
             raise ChecksumError(f"{error} It came in the archive downloaded from {url}, "
                                 f"which has been deleted from the cache.") from error
     if missing:
         raise FileNotFoundError(
-            f"{len(missing)} of the {len(expected)} PBC images are missing from {target} "
-            f"(e.g. {next(iter(missing))}); looked in {[str(s) for s in sources] or 'no folder'}"
-            f"{'' if download else ' and downloading is switched off (--offline)'}. Fix: "
-            f"`{PREFETCH_COMMAND}` online, or `{PREFETCH_COMMAND} --from FOLDER` with a folder "
-            f"holding pbc_subset/ (e.g. ../shared/assets)."
+            f"{_missing(image_set, missing, len(expected))}; {_where_looked(image_set, folders, sources)}"
+            f"{'' if download else ' and downloading is switched off (--offline)'}. {_fix(image_set)}"
         )
     return f"copied from {', '.join(sorted(copied_from))}"
+
+
+def fetch_pbc_subset(folders: list[Path] = (), download: bool = True) -> str:
+    """Make the Keras cache hold every image of the PBC subset, verified; taught in chapter 03."""
+    return fetch_image_set(PBC, folders, download)

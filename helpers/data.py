@@ -1,7 +1,9 @@
-"""The PBC blood-cell images as arrays: decoded once, cached, split without leakage.
+"""The PBC blood-cell images as arrays: decoded once, cached, split without leakage; and BCCD's white cells.
 
 Chapter 03 shows the reader's own route first (`keras.utils.image_dataset_from_directory`
-on the folder); this helper is the fast route every later chapter takes.
+on the folder); this helper is the fast route every later chapter takes. The
+BCCD white-cell crops (another lab's smears) are returned whole, each at its own
+size, for chapter 05's look at a shift of domain.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.cache import (PBC_HASH_LIST, fetch_pbc_subset, keras_home,
-                           pbc_subset_dir, pbc_subset_hashes)
+from helpers.cache import (BCCD, PBC, fetch_image_set, image_set_dir,
+                           image_set_hashes, keras_home)
 
 # The 8 groups are the dataset's folders; the 11 fine classes are the file-name
 # prefixes inside them, in the order a haematologist lists them.
@@ -38,6 +40,8 @@ PBC_FULL_COUNTS = {
     "band neutrophil": 1633, "segmented neutrophil": 1646, "platelet": 2348,
 }
 PBC_FULL_UNLABELLED = {"ig": 151, "neutrophil": 50}  # images without a fine-class prefix
+# The five white-cell classes of BCCD, its folder names, sorted.
+BCCD_CLASSES = ("Basophil", "Eosinophil", "Lymphocyte", "Monocyte", "Neutrophil")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)  # train, validation, test
 SPLIT_SEED = 2020
 
@@ -56,6 +60,16 @@ class BloodCells:
     train_files: tuple[str, ...]
     val_files: tuple[str, ...]
     test_files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BccdCells:
+    """The BCCD white-cell crops: uint8 RGB images, each at its own size, with integer labels and names."""
+
+    images: tuple[np.ndarray, ...]
+    class_names: tuple[str, ...]
+    labels: np.ndarray
+    files: tuple[str, ...]
 
 
 def fine_class(relative_path: str) -> str:
@@ -83,15 +97,15 @@ def decode_cell_image(data: bytes, image_size: int, crop: int) -> np.ndarray:
 
 
 def _decoded_cache_path(image_size: int, crop: int) -> Path:
-    list_digest = hashlib.sha256(PBC_HASH_LIST.read_bytes()).hexdigest()[:12]
+    list_digest = hashlib.sha256(PBC.hash_list.read_bytes()).hexdigest()[:12]
     return keras_home() / "datasets" / "pbc_subset_decoded" / f"pbc_{image_size}px_crop{crop}_{list_digest}.npz"
 
 
 def _decode_all(image_size: int, crop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Decode every image of the subset, after fetch_pbc_subset has verified each file's sha256."""
-    fetch_pbc_subset()  # verifies every image; raises with the fix when one is missing or corrupt
-    folder = pbc_subset_dir()
-    expected = pbc_subset_hashes()
+    """Decode every image of the subset, after fetch_image_set has verified each file's sha256."""
+    fetch_image_set(PBC)  # verifies every image; raises with the fix when one is missing or corrupt
+    folder = image_set_dir(PBC)
+    expected = image_set_hashes(PBC)
     files = sorted(expected)
     images = np.empty((len(files), image_size, image_size, 3), dtype=np.uint8)
     for index, relative in enumerate(files):
@@ -166,3 +180,18 @@ def load_blood_cells(labels: str = "8", image_size: int = 96, crop: int = 200) -
         pieces[f"{prefix}_labels"] = label_ids[chosen]
         pieces[f"{prefix}_files"] = tuple(files[chosen].tolist())
     return BloodCells(class_names=class_names, **pieces)
+
+
+def load_bccd_cells() -> BccdCells:
+    """Every BCCD white-cell crop, verified, decoded at its own size, labelled by its folder; taught in chapter 05."""
+    from PIL import Image
+
+    fetch_image_set(BCCD)  # verifies every crop; raises with the fix when one is missing or corrupt
+    folder = image_set_dir(BCCD)
+    files = tuple(sorted(image_set_hashes(BCCD)))
+    images = []
+    for relative in files:
+        with Image.open(folder / relative) as image:
+            images.append(np.asarray(image.convert("RGB")))
+    labels = np.array([BCCD_CLASSES.index(Path(relative).parent.name) for relative in files], dtype=np.int64)
+    return BccdCells(images=tuple(images), class_names=BCCD_CLASSES, labels=labels, files=files)

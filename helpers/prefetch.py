@@ -6,7 +6,7 @@
 
 Folders that work with --from: Debian's /usr/share/datasets/fashion-mnist
 (package dataset-fashion-mnist), the project's ../shared/assets (MobileNet
-weights, pbc_subset/), a workshop USB stick, or a copy of another machine's
+weights, pbc_subset/, bccd_wbc/), a workshop USB stick, or a copy of another machine's
 ~/.keras/datasets and ~/.keras/models. Exits 1, saying which file and what to do, when a file
 cannot be had or a copy is corrupt.
 
@@ -18,21 +18,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
-from helpers.cache import (BOOK_FILES, MIRROR_VARIABLE, PBC_SUBSET_SUBDIR,
-                           ChecksumError, fetch, fetch_pbc_subset, keras_home,
-                           mirror_url, pbc_subset_hashes)
+from helpers.cache import (BOOK_FILES, IMAGE_SETS, MIRROR_VARIABLE,
+                           ChecksumError, fetch, fetch_image_set,
+                           image_set_hashes, keras_home, mirror_url)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Fetch every book file; print one line per file; return the exit status."""
+    """Fetch every book file and image set; print one line for each; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m helpers.prefetch", description=__doc__.split("\n")[0])
     parser.add_argument("--from", dest="folders", action="append", default=[], type=Path,
                         metavar="DIR", help="a folder to copy files from before downloading (repeatable)")
     parser.add_argument("--offline", action="store_true", help="never download; fail if a file is not local")
-    parser.add_argument("--group", action="append", default=None,
-                        help="only this group: fashion-mnist, mobilenet or pbc (repeatable)")
+    groups = list(dict.fromkeys(f.group for f in BOOK_FILES)) + [image_set.group for image_set in IMAGE_SETS]
+    parser.add_argument("--group", action="append", default=None, choices=groups,
+                        help="only this group (repeatable)")
     args = parser.parse_args(argv)
 
     print(f"Keras cache: {keras_home()}")
@@ -43,21 +45,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(error))  # exits 2 before any download
         if mirror:
             print(f"Downloads from the mirror {mirror} (${MIRROR_VARIABLE})")
+    fetches = [(f.group, f"{f.cache_subdir}/{f.name}", partial(fetch, f)) for f in BOOK_FILES] + [
+        (image_set.group, f"{image_set.cache_subdir}/ ({len(image_set_hashes(image_set)):,} images)",
+         partial(fetch_image_set, image_set))
+        for image_set in IMAGE_SETS
+    ]
     failures = 0
-    for book_file in BOOK_FILES:
-        if args.group and book_file.group not in args.group:
+    for group, label, fetch_one in fetches:
+        if args.group and group not in args.group:
             continue
-        label = f"{book_file.cache_subdir}/{book_file.name}"
         try:
-            how = fetch(book_file, args.folders, download=not args.offline)
-            print(f"  ok   {label}  ({how})")
-        except (ChecksumError, FileNotFoundError) as error:
-            failures += 1
-            print(f"  FAIL {label}\n       {error}", file=sys.stderr)
-    if not args.group or "pbc" in args.group:
-        label = f"{PBC_SUBSET_SUBDIR}/ ({len(pbc_subset_hashes()):,} images)"
-        try:
-            how = fetch_pbc_subset(args.folders, download=not args.offline)
+            how = fetch_one(args.folders, download=not args.offline)
             print(f"  ok   {label}  ({how})")
         except (ChecksumError, FileNotFoundError) as error:
             failures += 1

@@ -1,10 +1,12 @@
 """helpers.cache and helpers.prefetch: the Keras cache holds only verified files."""
 
+import dataclasses
 import gzip
 import hashlib
 from pathlib import Path
 
 import pytest
+from fakes import jpeg_bytes
 
 from helpers import cache, prefetch
 
@@ -161,3 +163,30 @@ def test_prefetch_command_fills_the_cache_from_a_folder(tmp_path, keras_home, ca
 
     assert prefetch.main(["--offline", "--group", "tiny", "--from", str(tmp_path / "usb")]) == 0
     assert "Every file is in the cache and verified." in capsys.readouterr().out
+
+
+def test_prefetch_fills_only_the_image_set_asked_for(tmp_path, keras_home, capsys, monkeypatch):
+    image_sets = []
+    for image_set, relative in ((cache.PBC, "basophil/BA_1.jpg"), (cache.BCCD, "Neutrophil/BloodImage_00001_1.jpg")):
+        content = jpeg_bytes(len(image_sets) * 100, size=(20, 20))
+        source = tmp_path / "usb" / Path(image_set.cache_subdir).name / relative
+        source.parent.mkdir(parents=True)
+        source.write_bytes(content)
+        hash_list = tmp_path / f"{image_set.group}.sha256"
+        hash_list.write_text(f"{hashlib.sha256(content).hexdigest()}  {relative}\n")
+        image_sets.append(dataclasses.replace(image_set, hash_list=hash_list))
+    monkeypatch.setattr(prefetch, "IMAGE_SETS", tuple(image_sets))
+
+    assert prefetch.main(["--offline", "--group", "bccd", "--from", str(tmp_path / "usb")]) == 0
+
+    assert "ok   datasets/bccd_wbc/ (1 images)  (copied from " in capsys.readouterr().out
+    assert (keras_home / "datasets/bccd_wbc/Neutrophil/BloodImage_00001_1.jpg").is_file()
+    assert not (keras_home / "datasets/pbc_subset").exists()
+
+
+def test_prefetch_refuses_an_unknown_group_naming_the_known_ones(keras_home, capsys):
+    with pytest.raises(SystemExit) as exited:
+        prefetch.main(["--offline", "--group", "bcdd"])
+
+    assert exited.value.code == 2
+    assert "'bccd'" in capsys.readouterr().err and not keras_home.exists()

@@ -1,5 +1,6 @@
-"""helpers.data and the PBC part of helpers.cache: real images in, leakage-free splits out."""
+"""helpers.data and the image sets of helpers.cache (PBC, BCCD): real images in, leakage-free splits out."""
 
+import dataclasses
 import hashlib
 import io
 from pathlib import Path
@@ -24,7 +25,9 @@ def tiny_subset(tmp_path, monkeypatch):
         lines.append(f"{hashlib.sha256(content).hexdigest()}  {relative}")
     hash_list = tmp_path / "pbc_subset.sha256"
     hash_list.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(cache, "PBC_HASH_LIST", hash_list)
+    stand_in = dataclasses.replace(cache.PBC, hash_list=hash_list)
+    monkeypatch.setattr(cache, "PBC", stand_in)
+    monkeypatch.setattr(data, "PBC", stand_in)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
     return source
 
@@ -116,13 +119,13 @@ def test_missing_images_offline_say_how_many_where_and_the_command(tiny_subset, 
 
 
 def test_failed_archive_download_names_the_origin_and_the_fix(tiny_subset, monkeypatch):
-    def no_network():
+    def no_network(image_set):
         raise Exception("URL fetch failure: no route to host")
 
-    monkeypatch.setattr(cache, "_download_pbc_archive", no_network)
+    monkeypatch.setattr(cache, "_download_archive", no_network)
     with pytest.raises(FileNotFoundError, match="no route to host") as raised:
         cache.fetch_pbc_subset([], download=True)
-    assert cache.PBC_ARCHIVE_ORIGIN in str(raised.value)
+    assert cache.PBC.archive_origin in str(raised.value)
 
 
 def test_load_blood_cells_decodes_once_then_reads_the_cache(tiny_subset, monkeypatch):
@@ -153,9 +156,9 @@ def test_image_size_larger_than_the_crop_is_refused():
 
 
 def test_the_hash_list_in_the_repository_is_the_published_one():
-    digest = hashlib.sha256(cache.PBC_HASH_LIST.read_bytes()).hexdigest()
+    digest = hashlib.sha256(cache.PBC.hash_list.read_bytes()).hexdigest()
     assert digest == "b9ae60978b02133c7b9ca904ef6448e1a9f8188cc1e46ad5a3ae50187ddcde78"
-    assert len(cache.pbc_subset_hashes()) == 10_592
+    assert len(cache.image_set_hashes(cache.PBC)) == 10_592
 
 
 PBC_COUNTS_TABLE = Path(__file__).resolve().parent.parent.parent / "shared" / "assets" / "pbc_full_counts.tsv"
@@ -173,3 +176,79 @@ def test_the_full_dataset_counts_are_the_published_ones():
     assert data.PBC_FULL_UNLABELLED == unlabelled
     assert sum(labelled.values()) + sum(unlabelled.values()) == 17092  # Acevedo et al. 2020, Table 1
     assert set(data.PBC_FULL_COUNTS) == set(data.FINE_11.values())
+
+
+@pytest.fixture()
+def tiny_bccd(tmp_path, monkeypatch):
+    """A 3-crop stand-in for the BCCD set, crops of different sizes: the set expecting them, and its source folder."""
+    files = {"Basophil/BloodImage_00008_1.jpg": jpeg_bytes(10, size=(50, 61)),
+             "Neutrophil/BloodImage_00001_1.jpg": jpeg_bytes(90, size=(72, 64)),
+             "Neutrophil/BloodImage_00002_1.jpg": jpeg_bytes(200, size=(40, 45))}
+    source = tmp_path / "assets" / "bccd_wbc"
+    for relative, content in files.items():
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        (source / relative).write_bytes(content)
+    hash_list = tmp_path / "bccd_wbc.sha256"
+    hash_list.write_text("".join(f"{hashlib.sha256(c).hexdigest()}  {r}\n" for r, c in files.items()))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    return dataclasses.replace(cache.BCCD, hash_list=hash_list), source
+
+
+def test_the_bccd_crops_are_copied_from_a_folder_and_verified(tiny_bccd):
+    bccd, source = tiny_bccd
+
+    assert cache.fetch_image_set(bccd, [source.parent], download=False) == f"copied from {source}"
+    copied = cache.image_set_dir(bccd) / "Neutrophil/BloodImage_00001_1.jpg"
+    assert copied.read_bytes() == (source / "Neutrophil/BloodImage_00001_1.jpg").read_bytes()
+    assert cache.fetch_image_set(bccd, [], download=False) == "cached"
+
+
+def test_a_corrupt_bccd_crop_is_refused_naming_it_and_both_hashes_and_nothing_is_copied(tiny_bccd):
+    bccd, source = tiny_bccd
+    bad = source / "Neutrophil/BloodImage_00002_1.jpg"
+    expected = hashlib.sha256(bad.read_bytes()).hexdigest()
+    bad.write_bytes(b"not a jpeg")
+
+    with pytest.raises(cache.ChecksumError) as raised:
+        cache.fetch_image_set(bccd, [source.parent], download=False)
+
+    message = str(raised.value)
+    assert str(bad) in message and expected in message and hashlib.sha256(b"not a jpeg").hexdigest() in message
+    folder = cache.image_set_dir(bccd)
+    assert not folder.exists() or not any(p.is_file() for p in folder.rglob("*")), "all or nothing"
+
+
+def test_missing_bccd_crops_offline_say_how_many_where_it_looked_and_the_command(tiny_bccd, tmp_path):
+    bccd, _ = tiny_bccd
+
+    with pytest.raises(FileNotFoundError) as raised:
+        cache.fetch_image_set(bccd, [tmp_path / "empty"], download=False)
+
+    message = str(raised.value)
+    assert "3 of the 3 BCCD white-cell images are missing" in message
+    assert str(tmp_path / "empty" / "bccd_wbc") in message and "Neutrophil/" in message
+    assert "--offline" in message and f"{cache.PREFETCH_COMMAND} --from FOLDER" in message
+
+
+def test_load_bccd_cells_keeps_each_crop_at_its_own_size_labelled_by_its_folder(tiny_bccd, monkeypatch):
+    bccd, source = tiny_bccd
+    cache.fetch_image_set(bccd, [source.parent], download=False)
+    monkeypatch.setattr(data, "BCCD", bccd)
+
+    cells = data.load_bccd_cells()
+
+    assert cells.class_names == ("Basophil", "Eosinophil", "Lymphocyte", "Monocyte", "Neutrophil")
+    assert cells.files == tuple(sorted(cells.files))
+    assert [cells.class_names[label] for label in cells.labels] == [Path(f).parent.name for f in cells.files]
+    assert cells.labels.dtype == np.int64
+    assert [image.shape for image in cells.images] == [(61, 50, 3), (64, 72, 3), (45, 40, 3)]
+    assert all(image.dtype == np.uint8 for image in cells.images)
+
+
+def test_the_bccd_hash_list_in_the_repository_lists_its_351_crops_in_five_folders():
+    digest = hashlib.sha256(cache.BCCD.hash_list.read_bytes()).hexdigest()
+    assert digest == "55543524a314304c0bc515aacb67fe6494c85d76ed16dc3393146c5eeda7563d"  # MANIFEST.tsv
+    folders = [Path(relative).parent.name for relative in cache.image_set_hashes(cache.BCCD)]
+    counts = {name: folders.count(name) for name in data.BCCD_CLASSES}
+    assert counts == {"Basophil": 3, "Eosinophil": 88, "Lymphocyte": 33, "Monocyte": 20, "Neutrophil": 207}
+    assert len(folders) == 351

@@ -3,10 +3,11 @@
 A server on 127.0.0.1 (a thread, one per test) stands in for every origin, through
 the one switch helpers/cache.py has for that: BOOK_MIRROR_URL. It serves small
 generated stand-ins at their paths in the Keras cache: Fashion-MNIST-shaped IDX
-files (gzip'd), a weights file, and a zip in the official PBC archive's layout.
-Only the expected hashes are the test's (the book's file entries and its PBC hash
-list, monkeypatched); downloading, extracting, selecting, verifying and caching
-are the production code's. No connection leaves 127.0.0.1.
+files (gzip'd), a weights file, a zip in the official PBC archive's layout and one
+in the layout of GitHub's archive of the BCCD repository. Only the expected hashes
+are the test's (the book's file entries and its image sets' hash lists,
+monkeypatched); downloading, extracting, selecting, verifying and caching are the
+production code's. No connection leaves 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -50,10 +51,25 @@ ARCHIVE_IMAGES = {  # path under PBC_dataset_normal_DIB/ -> kept in the subset
 }
 SUBSET = sorted(path for path, kept in ARCHIVE_IMAGES.items() if kept)
 
+# The stand-in BCCD archive, in the layout of GitHub's archive of a repository at a
+# commit (BCCD-<commit>/...): the crops in BCCD_cropped/<Class>/ and the
+# repository's other files. Only the crops the test's hash list holds are copied.
+BCCD_TOP = f"BCCD-{cache.BCCD_COMMIT}"
+BCCD_ARCHIVE_FILES = {  # path under BCCD-<commit>/ -> in the hash list
+    "BCCD_cropped/Basophil/BloodImage_00008_1.jpg": True,
+    "BCCD_cropped/Neutrophil/BloodImage_00001_1.jpg": True,
+    "BCCD_cropped/Neutrophil/BloodImage_00002_1.jpg": True,
+    "BCCD_cropped/Neutrophil/BloodImage_00003_1.jpg": False,  # a crop the list does not hold
+    "README.md": False,  # another file of the repository
+}
+BCCD_CROPS = sorted(path.removeprefix("BCCD_cropped/") for path, listed in BCCD_ARCHIVE_FILES.items() if listed)
+
 FASHION_IMAGES = "datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 WEIGHTS = "models/mobilenet_2_5_224_tf_no_top.h5"
-ARCHIVE = f"datasets/{cache.PBC_ARCHIVE_NAME}"
-EXTRACTED = f"datasets/{cache.PBC_EXTRACTED_NAME}"
+ARCHIVE = f"datasets/{cache.PBC.archive_name}"
+EXTRACTED = f"datasets/{cache.PBC.extracted_name}"
+BCCD_ARCHIVE = f"datasets/{cache.BCCD.archive_name}"
+BCCD_EXTRACTED = f"datasets/{cache.BCCD.extracted_name}"
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -61,17 +77,22 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return struct.pack(f">I{array.ndim}I", 0x0800 + array.ndim, *array.shape) + array.tobytes()
 
 
-def pbc_archive(images: dict[str, bytes]) -> bytes:
-    """A zip in the official archive's layout, with folder entries and fixed timestamps."""
+def zip_archive(top: str, files: dict[str, bytes]) -> bytes:
+    """A zip holding `files` under the folder `top`, with folder entries and fixed timestamps."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        folders = sorted({str(Path(path).parent) for path in images})
-        for name in ["PBC_dataset_normal_DIB/"] + [f"PBC_dataset_normal_DIB/{f}/" for f in folders]:
+        folders = sorted({parent.as_posix() for path in files for parent in Path(path).parents} - {"."})
+        for name in [f"{top}/"] + [f"{top}/{f}/" for f in folders]:
             archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), b"")
-        for path, content in images.items():
-            info = zipfile.ZipInfo(f"PBC_dataset_normal_DIB/{path}", date_time=(2020, 1, 1, 0, 0, 0))
+        for path, content in files.items():
+            info = zipfile.ZipInfo(f"{top}/{path}", date_time=(2020, 1, 1, 0, 0, 0))
             archive.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
+
+
+def pbc_archive(images: dict[str, bytes]) -> bytes:
+    """A zip in the official PBC archive's layout."""
+    return zip_archive("PBC_dataset_normal_DIB", images)
 
 
 def broken(body: bytes, fault: str) -> tuple[bytes, int]:
@@ -135,13 +156,19 @@ class OnlineBook:
     mirror: Mirror
     book_files: tuple[cache.BookFile, ...] = dataclasses.field(repr=False)  # expecting the stand-ins' hashes
     images: dict[str, bytes] = dataclasses.field(repr=False)  # the archive's, by path under PBC_dataset_normal_DIB/
+    bccd_files: dict[str, bytes] = dataclasses.field(repr=False)  # the BCCD archive's, by path under BCCD_TOP
+    pbc: cache.ImageSet  # expecting the stand-ins' hashes
+    bccd: cache.ImageSet
 
     def products(self, path: str) -> set[str]:
         """The files one served file puts in the Keras cache (relative paths)."""
-        if path != ARCHIVE:
-            return {path}
-        return ({ARCHIVE} | {f"{EXTRACTED}/PBC_dataset_normal_DIB/{p}" for p in self.images}
-                | {f"{cache.PBC_SUBSET_SUBDIR}/{p}" for p in SUBSET})
+        if path == ARCHIVE:
+            return ({ARCHIVE} | {f"{EXTRACTED}/PBC_dataset_normal_DIB/{p}" for p in self.images}
+                    | {f"{self.pbc.cache_subdir}/{p}" for p in SUBSET})
+        if path == BCCD_ARCHIVE:
+            return ({BCCD_ARCHIVE} | {f"{BCCD_EXTRACTED}/{BCCD_TOP}/{p}" for p in self.bccd_files}
+                    | {f"{self.bccd.cache_subdir}/{p}" for p in BCCD_CROPS})
+        return {path}
 
     def full_cache(self) -> set[str]:
         """The files a successful prefetch puts in the Keras cache."""
@@ -174,19 +201,27 @@ def online_book(tmp_path, keras_home, monkeypatch) -> Iterator[OnlineBook]:
     }
     weights = b"\x89HDF\r\n\x1a\n" + rng.integers(0, 256, 3000, dtype=np.uint8).tobytes()
     images = {path: jpeg_bytes(20 * number, size=(36, 36)) for number, path in enumerate(ARCHIVE_IMAGES)}
+    bccd_files = {path: jpeg_bytes(30 * number, size=(40 + number, 44)) if path.endswith(".jpg") else b"# BCCD\n"
+                  for number, path in enumerate(BCCD_ARCHIVE_FILES)}
 
     files = {f"datasets/fashion-mnist/{name}": gzip.compress(content, mtime=0) for name, content in fashion.items()}
     files[WEIGHTS] = weights
     files[ARCHIVE] = pbc_archive(images)
+    files[BCCD_ARCHIVE] = zip_archive(BCCD_TOP, bccd_files)
     expected = {name: hashlib.sha256(content).hexdigest() for name, content in fashion.items()}
     expected[Path(WEIGHTS).name] = hashlib.sha256(weights).hexdigest()
     book_files = tuple(dataclasses.replace(f, sha256=expected[f.name]) for f in cache.BOOK_FILES)
-    assert {f"{f.cache_subdir}/{f.name}" for f in book_files} | {ARCHIVE} == set(files), "a book file without stand-in"
-    monkeypatch.setattr(cache, "BOOK_FILES", book_files)
-    monkeypatch.setattr(prefetch, "BOOK_FILES", book_files)
-    hash_list = tmp_path / "pbc_subset.sha256"
-    hash_list.write_text("".join(f"{hashlib.sha256(images[p]).hexdigest()}  {p}\n" for p in SUBSET))
-    monkeypatch.setattr(cache, "PBC_HASH_LIST", hash_list)
+    pbc = dataclasses.replace(cache.PBC, hash_list=tmp_path / "pbc_subset.sha256")
+    pbc.hash_list.write_text("".join(f"{hashlib.sha256(images[p]).hexdigest()}  {p}\n" for p in SUBSET))
+    bccd = dataclasses.replace(cache.BCCD, hash_list=tmp_path / "bccd_wbc.sha256")
+    bccd.hash_list.write_text("".join(f"{hashlib.sha256(bccd_files['BCCD_cropped/' + p]).hexdigest()}  {p}\n"
+                                      for p in BCCD_CROPS))
+    assert {f"{f.cache_subdir}/{f.name}" for f in book_files} | {ARCHIVE, BCCD_ARCHIVE} == set(files), \
+        "a book file without stand-in"
+    assert [s.group for s in cache.IMAGE_SETS] == ["pbc", "bccd"], "an image set without stand-in"
+    for module in (cache, prefetch):
+        monkeypatch.setattr(module, "BOOK_FILES", book_files)
+        monkeypatch.setattr(module, "IMAGE_SETS", (pbc, bccd))
 
     # Keras's own default cache (read from KERAS_HOME when Keras was imported) points at the
     # empty one too, so that no regression can make the test touch the developer's ~/.keras.
@@ -195,7 +230,7 @@ def online_book(tmp_path, keras_home, monkeypatch) -> Iterator[OnlineBook]:
     monkeypatch.setenv("no_proxy", "127.0.0.1")  # a proxy in the environment must not see the requests
     with Mirror(files) as mirror:
         monkeypatch.setenv(cache.MIRROR_VARIABLE, mirror.url)
-        yield OnlineBook(mirror, book_files, images)
+        yield OnlineBook(mirror, book_files, images, bccd_files, pbc, bccd)
 
 
 def failure_message(stderr: str) -> str:
@@ -215,13 +250,26 @@ def test_prefetch_downloads_extracts_selects_verifies_and_caches_every_file(onli
         cached = keras_home / book_file.cache_subdir / book_file.name
         assert cache.cache_path(book_file) == cached, "where the chapters' Keras calls look"
         assert cached.read_bytes() == served
-    assert f"ok   {cache.PBC_SUBSET_SUBDIR}/ ({len(SUBSET)} images)  (copied from " in out
+    pbc_dir = cache.image_set_dir(online_book.pbc)
+    assert f"ok   {online_book.pbc.cache_subdir}/ ({len(SUBSET)} images)  (copied from " in out
     for path in SUBSET:
-        assert (cache.pbc_subset_dir() / path).read_bytes() == online_book.images[path]
-    assert files_in(cache.pbc_subset_dir()) == set(SUBSET), "only the images the hash list selects"
+        assert (pbc_dir / path).read_bytes() == online_book.images[path]
+    assert files_in(pbc_dir) == set(SUBSET), "only the images the hash list selects"
     assert files_in(keras_home) == online_book.full_cache(), "and nothing else (no partial file)"
     assert sorted(online_book.mirror.requests) == sorted(online_book.mirror.files), "each file once"
     assert "Every file is in the cache and verified." in out
+
+
+def test_prefetch_copies_only_the_listed_crops_out_of_the_bccd_repository_archive(online_book, keras_home, capsys):
+    assert prefetch.main(["--group", "bccd"]) == 0
+
+    bccd_dir = cache.image_set_dir(online_book.bccd)
+    out = capsys.readouterr().out
+    assert f"ok   {online_book.bccd.cache_subdir}/ ({len(BCCD_CROPS)} images)  (copied from " in out
+    for path in BCCD_CROPS:
+        assert (bccd_dir / path).read_bytes() == online_book.bccd_files[f"BCCD_cropped/{path}"]
+    assert files_in(bccd_dir) == set(BCCD_CROPS), "not the unlisted crop, not the README"
+    assert online_book.mirror.requests == [BCCD_ARCHIVE]
 
 
 def test_a_second_run_uses_the_cache_and_makes_no_request(online_book, capsys):
@@ -234,12 +282,12 @@ def test_a_second_run_uses_the_cache_and_makes_no_request(online_book, capsys):
     new_requests = online_book.mirror.requests[requests_of_the_first_run:]
     assert new_requests == [], f"the second run asked the server for {new_requests}"
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  ok ")]
-    assert len(lines) == len(online_book.book_files) + 1
+    assert len(lines) == len(online_book.book_files) + 2  # and the two image sets
     assert all(line.endswith("(cached)") for line in lines), lines
 
 
 @pytest.mark.parametrize("fault", ["cut off", "truncated", "altered"])
-@pytest.mark.parametrize("path", [FASHION_IMAGES, WEIGHTS, ARCHIVE])
+@pytest.mark.parametrize("path", [FASHION_IMAGES, WEIGHTS, ARCHIVE, BCCD_ARCHIVE])
 def test_a_broken_response_is_refused_by_name_and_leaves_nothing_in_the_cache(
         online_book, keras_home, capsys, path, fault):
     online_book.mirror.faults[path] = fault
@@ -295,4 +343,4 @@ def test_a_mirror_url_that_is_not_http_is_refused_naming_the_variable(keras_home
 
 def test_without_the_variable_every_download_comes_from_its_official_origin():
     assert [cache.book_file_url(f) for f in cache.BOOK_FILES] == [f.origin for f in cache.BOOK_FILES]
-    assert cache.pbc_archive_url() == cache.PBC_ARCHIVE_ORIGIN
+    assert [cache.archive_url(s) for s in cache.IMAGE_SETS] == [s.archive_origin for s in cache.IMAGE_SETS]

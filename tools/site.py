@@ -51,6 +51,7 @@ DATA_GROUPS = {
     "fashion-mnist": re.compile(r"fashion_mnist|ensure_files\(\"fashion-mnist\"\)"),
     "mobilenet": re.compile(r"mobilenet", re.IGNORECASE),
     "pbc": re.compile(r"load_blood_cells|pbc_subset"),
+    "bccd": re.compile(r"load_bccd_cells|bccd_wbc"),
 }
 
 
