@@ -20,51 +20,26 @@ from helpers import book_models
 book_models.CHAPTERS = Path.cwd()
 book_models.BOOK_MODELS = {"tiny": book_models.BookModel("01_maker", "a tiny Dense model")}"""
 
-MAKER_CHAPTER = """---
-jupytext:
-  text_representation: {{extension: .md, format_name: myst}}
-kernelspec: {{display_name: Python 3, language: python, name: python3}}
----
-
-# A stand-in for the chapter that trains the model
-
-```{{code-cell}} ipython3
-{point}
-```
-
-```{{code-cell}} ipython3
-import keras
-keras.utils.set_random_seed(0)
-model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
-```
-
-```{{code-cell}} ipython3
-{save}
-```
-"""
-
-READER_CHAPTER = """---
-jupytext:
-  text_representation: {{extension: .md, format_name: myst}}
-kernelspec: {{display_name: Python 3, language: python, name: python3}}
----
-
-# A stand-in for a later chapter, opened first
-
-```{{code-cell}} ipython3
-{point}
-```
-
-```{{code-cell}} ipython3
-model = book_models.load_book_model("tiny")
-assert model.get_layer("dense").kernel.shape == (3, 2)
-```
-"""
+def stand_in_chapter(title: str, *code_cells: str) -> str:
+    """A MyST chapter whose first code cell points the helper at the stand-in book, then `code_cells`."""
+    cells = "".join(f"\n```{{code-cell}} ipython3\n{code}\n```\n" for code in (POINT_AT_STAND_IN, *code_cells))
+    return ("---\njupytext:\n  text_representation: {extension: .md, format_name: myst}\n"
+            "kernelspec: {display_name: Python 3, language: python, name: python3}\n---\n\n"
+            f"# {title}\n{cells}")
 
 
 def maker_chapter(save: str = 'book_models.save_book_model(model, "tiny")') -> str:
-    """The stand-in maker chapter's text, ending with `save`."""
-    return MAKER_CHAPTER.format(point=POINT_AT_STAND_IN, save=save)
+    """The stand-in for the chapter that trains the model, ending with `save`."""
+    return stand_in_chapter(
+        "A stand-in for the chapter that trains the model",
+        "import keras\nkeras.utils.set_random_seed(0)\n"
+        'model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])',
+        save)
+
+
+READER_CHAPTER = stand_in_chapter(
+    "A stand-in for a later chapter, opened first",
+    'model = book_models.load_book_model("tiny")\nassert model.get_layer("dense").kernel.shape == (3, 2)')
 
 
 @pytest.fixture
@@ -110,7 +85,7 @@ def test_the_registered_models_name_real_chapters():
 def test_a_reader_who_opens_a_later_chapter_first_gets_the_model_made(stand_in_book):
     """The later chapter runs in a kernel (as in Jupyter); loading makes the model by running the maker."""
     reader = stand_in_book / "02_reader.md"
-    reader.write_text(READER_CHAPTER.format(point=POINT_AT_STAND_IN))
+    reader.write_text(READER_CHAPTER)
     book_models.run_chapter(reader)
     assert book_models.why_not_current("tiny") is None
 
