@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from helpers import book_models
-from helpers.book_models import BookModel, BookModelError, load_book_model, save_book_model
+from helpers.cache import content_sha256
+from helpers.book_models import (BookModel, BookModelError, BookValues, load_book_model,
+                                 load_book_values, save_book_model, save_book_values)
 
 # Saving a model on the TensorFlow backend under NumPy 2 makes Keras itself (not the book) emit this
 # DeprecationWarning from keras/src/backend/tensorflow/core.py; the chapters never show it.
@@ -22,6 +24,7 @@ pytestmark = pytest.mark.filterwarnings(
 POINT_AT_STAND_IN = """\
 from pathlib import Path
 from helpers import book_models
+from helpers.cache import content_sha256
 book_models.CHAPTERS = Path.cwd()
 book_models.BOOK_MODELS = {"tiny": book_models.BookModel("01_maker", "a tiny Dense model")}"""
 
@@ -55,6 +58,8 @@ def stand_in_book(tmp_path: Path, keras_home: Path, monkeypatch) -> Path:
     (chapters / "01_maker.md").write_text(maker_chapter())
     monkeypatch.setattr(book_models, "CHAPTERS", chapters)
     monkeypatch.setattr(book_models, "BOOK_MODELS", {"tiny": BookModel("01_maker", "a tiny Dense model")})
+    monkeypatch.setattr(book_models, "BOOK_VALUES",
+                        {"tiny_cut": BookValues("02_chooser", "tiny", "a number chosen for tiny")})
     monkeypatch.delenv(book_models.SAVE_VARIABLE, raising=False)
     return chapters
 
@@ -71,7 +76,7 @@ def test_a_saved_model_loads_by_name_with_a_note_of_what_made_it(stand_in_book):
     assert path == book_models.models_dir() / "tiny.keras"
     assert note["chapter"] == "01_maker.md"
     assert note["chapter_fingerprint"] == book_models.chapter_fingerprint(stand_in_book / "01_maker.md")
-    assert note["sha256"] == book_models.file_sha256(path)
+    assert note["sha256"] == content_sha256(path)
     loaded = load_book_model("tiny", make=False)
     inputs = np.ones((4, 3), "float32")
     np.testing.assert_array_equal(loaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0))
@@ -148,3 +153,47 @@ def test_runs_that_change_a_chapter_do_not_replace_its_model(stand_in_book, monk
     assert save_book_model(tiny_model(), "tiny") is None
     assert "not saved" in capsys.readouterr().out
     assert not book_models.model_path("tiny").exists()
+
+
+def test_values_chosen_for_a_model_load_by_name(stand_in_book):
+    save_book_model(tiny_model(), "tiny")
+    (stand_in_book / "02_chooser.md").write_text(stand_in_chapter("Chooses a number", "cut = 0.5"))
+    path = save_book_values({"cut": 0.5}, "tiny_cut")
+    assert path == book_models.models_dir() / "tiny_cut.values.json"
+    assert load_book_values("tiny_cut", make=False) == {"cut": 0.5}
+
+
+def test_values_go_stale_with_their_chapter_and_with_their_model(stand_in_book):
+    save_book_model(tiny_model(), "tiny")
+    chooser = stand_in_book / "02_chooser.md"
+    chooser.write_text(stand_in_chapter("Chooses a number", "cut = 0.5"))
+    save_book_values({"cut": 0.5}, "tiny_cut")
+    chooser.write_text(stand_in_chapter("Chooses a number", "cut = 0.6"))
+    assert "chosen by another version of 02_chooser.md" in book_models.why_values_not_current("tiny_cut")
+    chooser.write_text(stand_in_chapter("Chooses a number", "cut = 0.5"))
+    assert book_models.why_values_not_current("tiny_cut") is None
+    save_book_model(tiny_model(), "tiny")  # the model made again: new weights, new sha256
+    assert "chosen for another copy of tiny" in book_models.why_values_not_current("tiny_cut")
+    with pytest.raises(BookModelError, match="Cannot load 'tiny_cut'"):
+        load_book_values("tiny_cut", make=False)
+
+
+def test_missing_values_are_chosen_by_running_their_chapter(stand_in_book, capsys):
+    (stand_in_book / "02_chooser.md").write_text(stand_in_chapter(
+        "Chooses a number for the model it loads",
+        'model = book_models.load_book_model("tiny")\n'
+        'book_models.BOOK_VALUES = {"tiny_cut": book_models.BookValues("02_chooser", "tiny", "a cut")}\n'
+        'book_models.save_book_values({"cut": 0.25}, "tiny_cut")'))
+    assert load_book_values("tiny_cut") == {"cut": 0.25}
+    assert "Making it by running 02_chooser.md" in capsys.readouterr().out
+    assert book_models.why_not_current("tiny") is None  # the chooser made the model it needed
+
+
+def test_models_and_values_are_not_confused():
+    with pytest.raises(KeyError, match="not a model"):
+        book_models.model_path("blood_cells_8_referral")
+    with pytest.raises(KeyError, match="not saved values"):
+        book_models.values_path("blood_cells_8")
+    for name in book_models.BOOK_VALUES:
+        assert book_models.chapter_source(name).exists()
+        assert book_models.BOOK_VALUES[name].model in book_models.BOOK_MODELS

@@ -89,7 +89,7 @@ def test_a_chapter_that_loads_a_shared_model_depends_on_the_chapter_that_saves_i
     assert "models" not in receipts.chapter_inputs(chapter(book), book)
     chapter(book).write_text(STAND_IN_CHAPTER.replace("answer = 6 * 7", 'answer = load_book_model("tiny")'))
     before = receipts.chapter_inputs(chapter(book), book)
-    assert receipts.model_makers(chapter(book)) == ("chapters/00_maker.md",)
+    assert receipts.model_makers(chapter(book), book) == ("chapters/00_maker.md",)
     maker.write_text(maker.read_text() + "\nA new paragraph.\n")
     assert receipts.stale_inputs({"inputs": before}, receipts.chapter_inputs(chapter(book), book)) \
         == ["models"]

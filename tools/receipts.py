@@ -5,8 +5,9 @@ times the TensorFlow pass (XLA:CPU's depthwise convolutions; see README, *Backen
 command caches its results by their inputs, as build systems cache test results: after a chapter
 passes on JAX, a receipt is written to `tests/receipts/jax.json` (committed with the chapter), and
 a later run skips a chapter whose receipt names exactly its current inputs. Any change to the
-chapter's source, to the chapter that trains a shared model it loads, to `helpers/`, to the tools that execute it, to the pinned packages, or a
-different Python or platform makes the receipt stale and the chapter runs again.
+chapter's source, to the chapter that trains a shared model it loads, to `helpers/`, to the
+tools that execute it, to the pinned packages, or a different Python or platform makes the
+receipt stale and the chapter runs again.
 `python3 book.py test --all-backends` ignores receipts. The TensorFlow pass never uses them.
 """
 
@@ -47,23 +48,30 @@ def digest(paths: tuple[str, ...], root: Path = ROOT) -> str:
     return hasher.hexdigest()
 
 
-def model_makers(source: Path) -> tuple[str, ...]:
-    """The chapters that save the book's shared models, when `source` loads one (else none).
+def model_makers(source: Path, root: Path = ROOT) -> tuple[str, ...]:
+    """The chapters that save the book's shared models or values, when `source` loads one (else none).
 
-    A chapter that calls `load_book_model` (helpers/book_models.py) runs on a model another
-    chapter trained and saved with `save_book_model`: its result depends on that chapter too.
+    A chapter that calls `load_book_model` or `load_book_values` (helpers/book_models.py) runs
+    on what another chapter saved with `save_book_model` or `save_book_values`: its result
+    depends on that chapter too.
     """
-    if "load_book_model(" not in source.read_text():
+    if not _calls(source, "load_book_model(", "load_book_values("):
         return ()
-    return tuple(sorted(other.relative_to(source.parent.parent).as_posix()
+    return tuple(sorted(other.relative_to(root).as_posix()
                         for other in source.parent.glob("[0-9][0-9]_*.md")
-                        if other != source and "save_book_model(" in other.read_text()))
+                        if other != source and _calls(other, "save_book_model(", "save_book_values(")))
+
+
+def _calls(source: Path, *names: str) -> bool:
+    """Whether the text of `source` contains any of `names`."""
+    text = source.read_text()
+    return any(name in text for name in names)
 
 
 def chapter_inputs(source: Path, root: Path = ROOT) -> dict[str, str]:
     """Everything the run of chapter `source` (.md) depends on, each as a short fingerprint."""
     inputs = {"chapter": digest((source.relative_to(root).as_posix(),), root)[:16]}
-    makers = model_makers(source)
+    makers = model_makers(source, root)
     if makers:
         inputs["models"] = digest(makers, root)[:16]
     inputs.update({name: digest(paths, root)[:16] for name, paths in SHARED_INPUTS.items()})
